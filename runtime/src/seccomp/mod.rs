@@ -42,6 +42,12 @@
 //! [`SeccompProgram::install`] attaches the program with the `flags` of the profile. It
 //! does not set `no_new_privs`: without it, installing needs `CAP_SYS_ADMIN`, and the
 //! runtime decides the order of those steps.
+//!
+//! Unknown `SCMP_ARCH_*`, action, operator and flag strings never get here: oci-spec's
+//! parser rejects them with `unknown variant …`. Not done yet: runc's ENOSYS stub for
+//! syscalls newer than the profile (they get the default action), libseccomp's i386
+//! `socketcall`/`ipc` multiplexing (a rule on `socket` does not cover
+//! `socketcall(SYS_SOCKET)`), a binary-search syscall dispatch, and `SCMP_ACT_NOTIFY`.
 
 #![deny(unsafe_code)]
 
