@@ -20,6 +20,7 @@ use crate::fsutil;
 use crate::names::unique_name;
 use crate::procfs::{self, MARKER_VAR};
 use crate::runtime::Runtime;
+use crate::spec::Spec;
 use crate::user::TestUser;
 
 /// PATH for every command (the test user's environment is built from scratch).
@@ -113,6 +114,28 @@ impl Sandbox {
         &self.runtime
     }
 
+    /// Switches this sandbox to a private copy of its runtime binary, owned by the test
+    /// user like a binary in ~/.local/bin (so the user, and container root, could write it
+    /// given a handle). Returns the copy's path.
+    pub fn use_private_runtime_copy(&mut self) -> PathBuf {
+        let source = self.runtime.program().to_path_buf();
+        let name = source
+            .file_name()
+            .expect("a runtime binary has a file name")
+            .to_owned();
+        let bin = self.make_dir("bin");
+        let copy = bin.join(name);
+        std::fs::copy(&source, &copy)
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
+        fsutil::set_mode(&copy, 0o755);
+        fsutil::give_to_user(&copy, self.user);
+        self.runtime = match self.runtime {
+            Runtime::Burrow(_) => Runtime::Burrow(copy.clone()),
+            Runtime::Runc(_) => Runtime::Runc(copy.clone()),
+        };
+        copy
+    }
+
     /// The unique token of this sandbox (also the marker value).
     pub fn token(&self) -> &str {
         &self.token
@@ -188,6 +211,25 @@ impl Sandbox {
         Bundle::create(self, label)
     }
 
+    /// `run --bundle B ID` in the foreground.
+    pub fn run_bundle(&self, bundle: &Bundle, id: &str) -> Output {
+        self.oci(["run", "--bundle"])
+            .arg(bundle.path())
+            .arg(id)
+            .run()
+    }
+
+    /// One-shot: a fresh bundle edited by `edit`, run in the foreground under a fresh id.
+    /// Returns the id (for leftovers checks) and what `run` did.
+    pub fn run_container(&self, edit: impl FnOnce(&mut Spec)) -> (String, Output) {
+        let label = unique_name("oneshot");
+        let bundle = self.bundle(&label);
+        bundle.edit(edit);
+        let id = self.container_id("c");
+        let output = self.run_bundle(&bundle, &id);
+        (id, output)
+    }
+
     /// A directory in the sandbox owned by the test user (mode 0755).
     pub fn make_dir(&self, relative: &str) -> PathBuf {
         let path = self.dir.join(relative);
@@ -219,20 +261,19 @@ impl Sandbox {
             .unwrap_or_else(|output| panic!("state {id} failed: {output}"))
     }
 
-    /// Polls `state ID` until its status is `status`; fails the test after `timeout`.
+    /// Polls `state ID` until its status is `status` (the container may not exist yet
+    /// when polling starts); fails the test after `timeout`.
     #[track_caller]
     pub fn wait_for_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let state = self.state(id);
-            if state["status"] == status {
-                return state;
-            }
+            let last = match self.try_state(id) {
+                Ok(state) if state["status"] == status => return state,
+                Ok(state) => format!("status {}: {state}", state["status"]),
+                Err(output) => format!("state fails: {output}"),
+            };
             if Instant::now() >= deadline {
-                panic!(
-                    "container {id} still {} after {timeout:?}: {state}",
-                    state["status"]
-                );
+                panic!("container {id} not {status} after {timeout:?}; {last}");
             }
             std::thread::sleep(Duration::from_millis(25));
         }

@@ -210,6 +210,39 @@ impl Spec {
         )
     }
 
+    /// Runs in the host's pid namespace: removes the pid namespace and, since a user
+    /// namespace cannot mount a new proc without owning a pid namespace, replaces the
+    /// proc mount with a recursive bind of the host's /proc. The process is then not pid 1
+    /// and can be killed by its own signals.
+    pub fn share_host_pid_namespace(&mut self) -> &mut Spec {
+        self.remove_namespace("pid");
+        for mount in self.array("/mounts").iter_mut() {
+            if mount.get("destination").and_then(Value::as_str) == Some("/proc") {
+                *mount = json!({
+                    "destination": "/proc",
+                    "type": "bind",
+                    "source": "/proc",
+                    "options": ["rbind"],
+                });
+            }
+        }
+        self
+    }
+
+    /// Adds an annotation.
+    pub fn annotation(&mut self, key: &str, value: &str) -> &mut Spec {
+        let path = format!("/annotations/{key}");
+        if key.contains('/') {
+            panic!("annotation keys with '/' are not supported by this helper: {key}");
+        }
+        self.set(&path, json!(value))
+    }
+
+    /// process.user.umask.
+    pub fn umask(&mut self, umask: u32) -> &mut Spec {
+        self.set("/process/user/umask", json!(umask))
+    }
+
     /// The namespace types in linux.namespaces.
     pub fn namespace_types(&self) -> Vec<String> {
         self.get("/linux/namespaces")
