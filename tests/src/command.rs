@@ -380,6 +380,31 @@ impl Output {
         self
     }
 
+    /// A clean refusal: a non-zero exit code, no panic text, and exactly one error line on
+    /// stderr (besides `hint:` lines and runc's `level=warning` log lines) that contains
+    /// every one of `needles`, compared case-insensitively.
+    #[track_caller]
+    pub fn assert_one_line_error(&self, needles: &[&str]) -> &Output {
+        self.assert_failure();
+        for crash in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+            assert!(!self.stderr.contains(crash), "{crash:?} on stderr: {self}");
+        }
+        let errors: Vec<&str> = self
+            .stderr_lines()
+            .into_iter()
+            .filter(|line| !line.starts_with("hint") && !line.contains("level=warning"))
+            .collect();
+        assert_eq!(errors.len(), 1, "expected one error line: {self}");
+        let line = errors[0].to_lowercase();
+        for needle in needles {
+            assert!(
+                line.contains(&needle.to_lowercase()),
+                "the error should name {needle:?}: {self}"
+            );
+        }
+        self
+    }
+
     #[track_caller]
     pub fn assert_stdout_contains(&self, needle: &str) -> &Output {
         assert!(

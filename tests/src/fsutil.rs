@@ -37,10 +37,15 @@ pub fn give_tree_to_user(root: &Path, user: &TestUser) {
     }
 }
 
-/// Creates `path` (and missing parents) with `mode`, owned by the test user.
+/// Creates `path` with `mode` (and missing parents, 0755), all owned by the test user.
 pub fn make_dir(path: &Path, mode: u32, user: &TestUser) {
+    let missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
     std::fs::create_dir_all(path)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    for parent in missing.iter().skip(1) {
+        set_mode(parent, 0o755);
+        give_to_user(parent, user);
+    }
     set_mode(path, mode);
     give_to_user(path, user);
 }
