@@ -1,1 +1,23 @@
-fn main() {}
+//! The `burrow` binary. Invoked as `burrow-oci` it is the runc-compatible
+//! runtime (`burrow oci …`), so podman, containerd and CRI-O can drive it.
+
+mod commands;
+mod oci_log;
+
+use clap::Parser;
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let code = if invoked_as == "burrow-oci" {
+        commands::oci::main(args)
+    } else {
+        let cli = commands::Cli::parse_from(args);
+        commands::dispatch(cli)
+    };
+    std::process::exit(code);
+}

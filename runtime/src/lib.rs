@@ -1,1 +1,25 @@
+//! burrow-runtime: executes one OCI runtime-spec bundle as an unprivileged
+//! user — namespaces and id maps, the root filesystem, the process's user,
+//! capabilities, rlimits and seccomp, a terminal, hooks — and keeps the
+//! runc-style state that `create`/`start`/`state`/`kill`/`delete`/`exec` share.
 
+pub mod container;
+pub mod error;
+mod hooks;
+mod idmap;
+mod init;
+mod namespaces;
+mod process;
+mod rootfs;
+pub mod seccomp;
+pub mod selfexe;
+pub mod spec;
+pub mod state;
+mod sync;
+mod sys;
+mod tty;
+mod tty_proxy;
+
+pub use container::RunOptions;
+pub use error::{Result, RuntimeError};
+pub use init::StartTrigger;
