@@ -189,6 +189,11 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let pid = child.id() as i32;
+        // Until the child execs, its environ is still the parent's.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while processes_with_marker(&token).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(processes_with_marker(&token), vec![pid]);
         assert!(is_alive(pid));
         // A killed child stays a zombie until reaped; zombies have no environ.

@@ -71,6 +71,13 @@ fn drop_kills_marked_processes_and_removes_files_of_subordinate_ids() {
     let orphan = sandbox.command("sleep").arg("100").spawn();
     let pid = orphan.pid();
     std::mem::forget(orphan); // leave it to the sandbox
+                              // Until it execs, the child's environ is still the test's (no marker).
+    for _ in 0..500 {
+        if !sandbox.live_processes().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(sandbox.live_processes(), vec![pid]);
     drop(sandbox);
     assert!(!dir.exists(), "{} left behind", dir.display());
