@@ -7,8 +7,7 @@
 //! anonymous file. A binary we cannot write (a system install) needs no copy.
 
 use std::ffi::{CStr, CString};
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
@@ -31,17 +30,15 @@ pub fn ensure_sealed() -> Result<()> {
     if running_sealed() || access("/proc/self/exe", AccessFlags::W_OK).is_err() {
         return Ok(());
     }
-    let binary = std::fs::read("/proc/self/exe").context(|| "cannot read /proc/self/exe".into())?;
+    let mut binary = std::fs::File::open("/proc/self/exe").context(|| "cannot open /proc/self/exe".into())?;
     let memfd = memfd_create(
         MEMFD_NAME,
         MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
     )
     .context(|| "cannot create a memfd for the sealed binary".into())?;
-    // SAFETY: memfd_create just returned this descriptor; the File takes ownership.
-    let mut file = unsafe { std::fs::File::from_raw_fd(memfd.as_raw_fd()) };
-    std::mem::forget(memfd);
-    file.write_all(&binary)
-        .context(|| "cannot copy the binary into the memfd".into())?;
+    let mut file = std::fs::File::from(memfd);
+    // std::io::copy between files uses copy_file_range/sendfile: no userspace copy.
+    std::io::copy(&mut binary, &mut file).context(|| "cannot copy the binary into the memfd".into())?;
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW

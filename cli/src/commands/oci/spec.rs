@@ -13,6 +13,9 @@ pub struct Args {
     /// A config for an unprivileged user (user namespace, no network namespace).
     #[arg(long)]
     rootless: bool,
+    /// burrow extension: the process to run (sets process.args, no terminal).
+    #[arg(last = true)]
+    command: Vec<String>,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -20,7 +23,13 @@ pub fn run(args: Args) -> Result<i32> {
     if path.exists() {
         anyhow::bail!("{} already exists; remove it first", path.display());
     }
-    let spec = burrow_runtime::spec::default_spec(args.rootless);
+    let mut spec = burrow_runtime::spec::default_spec(args.rootless);
+    if !args.command.is_empty() {
+        if let Some(process) = spec.process_mut() {
+            process.set_args(Some(args.command));
+            process.set_terminal(Some(false));
+        }
+    }
     write(&spec, &path)?;
     Ok(0)
 }
