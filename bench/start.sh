@@ -5,6 +5,7 @@
 # or as root with BURROW_TEST_USER set: every command then runs as that user)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 runs=${1:-50}
 cargo build --release -p burrow >/dev/null
 work=$(mktemp -d /tmp/burrow-bench-start.XXXXXX)
@@ -26,9 +27,9 @@ export XDG_RUNTIME_DIR="$work/xdg"
 "${as_user[@]}" mkdir -p "$XDG_RUNTIME_DIR"
 
 cd "$work/bundle"
-"${as_user[@]}" hyperfine --warmup 5 --runs "$runs" -N --export-markdown "$work/start.md" \
+"${as_user[@]}" hyperfine --warmup 5 --runs "$runs" -N --export-json "$work/start.json" \
   -n "burrow oci run (system install)" "$work/burrow-system oci --root $work/s1 run b1" \
   -n "burrow oci run (user-writable binary)" "$work/burrow-user oci --root $work/s2 run b2" \
   -n "runc run" "runc --root $work/s3 run r1" \
   -n "unshare -Ur true" "unshare -Ur true"
-cat "$work/start.md"
+python3 "$repo/bench/medians.py" "$work/start.json" "runc run"

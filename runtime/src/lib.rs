@@ -3,6 +3,7 @@
 //! capabilities, rlimits and seccomp, a terminal, hooks — and keeps the
 //! runc-style state that `create`/`start`/`state`/`kill`/`delete`/`exec` share.
 
+mod cgroups;
 pub mod container;
 pub mod error;
 mod hooks;

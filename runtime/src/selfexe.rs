@@ -30,7 +30,8 @@ pub fn ensure_sealed() -> Result<()> {
     if running_sealed() || access("/proc/self/exe", AccessFlags::W_OK).is_err() {
         return Ok(());
     }
-    let mut binary = std::fs::File::open("/proc/self/exe").context(|| "cannot open /proc/self/exe".into())?;
+    let mut binary =
+        std::fs::File::open("/proc/self/exe").context(|| "cannot open /proc/self/exe".into())?;
     let memfd = memfd_create(
         MEMFD_NAME,
         MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
@@ -38,7 +39,8 @@ pub fn ensure_sealed() -> Result<()> {
     .context(|| "cannot create a memfd for the sealed binary".into())?;
     let mut file = std::fs::File::from(memfd);
     // std::io::copy between files uses copy_file_range/sendfile: no userspace copy.
-    std::io::copy(&mut binary, &mut file).context(|| "cannot copy the binary into the memfd".into())?;
+    std::io::copy(&mut binary, &mut file)
+        .context(|| "cannot copy the binary into the memfd".into())?;
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW

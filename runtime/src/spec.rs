@@ -26,9 +26,13 @@ impl Bundle {
             context: format!("cannot read {}", path.display()),
             error: e,
         })?;
-        let spec: Spec = serde_json::from_str(&text).map_err(|e| RuntimeError::Config {
-            path: path.clone(),
-            reason: e.to_string(),
+        // serde_path_to_error names the offending field (`process.args: …`).
+        let mut deserializer = serde_json::Deserializer::from_str(&text);
+        let spec: Spec = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            RuntimeError::Config {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
         })?;
         let rootfs = resolve_rootfs(&dir, &spec, &path)?;
         validate(&spec, &path)?;
@@ -135,6 +139,24 @@ pub fn default_spec(rootless: bool) -> Spec {
     spec.set_hostname(Some("burrow".into()));
     if let Some(process) = spec.process_mut() {
         process.set_terminal(Some(true));
+        // Like runc since CVE-2022-29162: nothing in the inheritable set.
+        if let Some(mut caps) = process.capabilities().clone() {
+            caps.set_inheritable(None);
+            process.set_capabilities(Some(caps));
+        }
+    }
+    if !rootless {
+        // runc's default device rule: deny everything, then the defaults.
+        let deny_all = oci::LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .ok();
+        if let (Some(linux), Some(rule)) = (spec.linux_mut(), deny_all) {
+            if let Some(resources) = linux.resources_mut() {
+                resources.set_devices(Some(vec![rule]));
+            }
+        }
     }
     let mut root = oci::Root::default();
     root.set_path("rootfs".into());

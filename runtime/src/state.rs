@@ -51,6 +51,9 @@ pub struct State {
     pub pid_start_time: u64,
     /// Whether the container has its own pid namespace (kill --all, ps).
     pub own_pid_namespace: bool,
+    /// The delegated cgroup v2 directory the container runs in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
 }
 
 impl State {

@@ -35,8 +35,9 @@ pub struct Channel {
     fd: OwnedFd,
 }
 
-/// Creates a connected pair of channels (both close-on-exec).
-pub fn channel_pair() -> Result<(Channel, Channel)> {
+/// Creates a connected pair of channels (both close-on-exec), numbered at
+/// least `min_fd` so they never land in the `--preserve-fds` range.
+pub fn channel_pair(min_fd: u32) -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -44,7 +45,27 @@ pub fn channel_pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .context(|| "cannot create setup socket pair".into())?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((
+        Channel {
+            fd: above(a, min_fd)?,
+        },
+        Channel {
+            fd: above(b, min_fd)?,
+        },
+    ))
+}
+
+fn above(fd: OwnedFd, min_fd: u32) -> Result<OwnedFd> {
+    if fd.as_raw_fd() >= min_fd as i32 {
+        return Ok(fd);
+    }
+    let raw = nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min_fd as i32),
+    )
+    .context(|| "cannot move the setup socket".into())?;
+    // SAFETY: fcntl just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
 impl Channel {

@@ -113,7 +113,7 @@ fn spawn(
         .iter()
         .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
     });
-    let (parent_end, child_end) = channel_pair()?;
+    let (parent_end, child_end) = channel_pair(3 + opts.preserve_fds)?;
     let process = bundle.spec.process().clone().unwrap_or_default();
     let ctx = InitContext {
         id: opts.id.to_string(),
@@ -177,6 +177,7 @@ fn spawn(
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         pid_start_time: start_time,
         own_pid_namespace: crate::spec::creates_namespace(&bundle.spec, LinuxNamespaceType::Pid),
+        cgroup: crate::cgroups::enter(&bundle.spec, opts.id, init_pid),
     };
     state_dir.save(&state)?;
     if let Some(path) = opts.pid_file {
@@ -214,15 +215,11 @@ impl Setup<'_> {
                 }
                 Message::InitPid(pid) => self.init = Some(pid),
                 Message::RunCreateRuntimeHooks => {
-                    let pid = self.init.unwrap_or(0);
+                    let pid = self.init_pid()?;
                     self.run_create_runtime_hooks(pid)?;
                     self.channel.send(&Message::Proceed { pid })?;
                 }
-                Message::Ready if failure.is_none() => {
-                    return self
-                        .init
-                        .ok_or_else(|| RuntimeError::Other("setup: init pid unknown".into()))
-                }
+                Message::Ready if failure.is_none() => return self.init_pid(),
                 Message::Failed { message, exit_code } => {
                     failure = Some(RuntimeError::Init { message, exit_code })
                 }
@@ -236,6 +233,22 @@ impl Setup<'_> {
         Err(failure.unwrap_or_else(|| {
             RuntimeError::Other("the container init exited before it was ready".into())
         }))
+    }
+
+    /// The init's pid. Stage 1 reports it and the init may speak first, so
+    /// it can still be on its way: the init is then waiting for our answer.
+    fn init_pid(&mut self) -> Result<i32> {
+        while self.init.is_none() {
+            match self.channel.recv()? {
+                Some(Message::InitPid(pid)) => self.init = Some(pid),
+                other => {
+                    return Err(RuntimeError::Other(format!(
+                        "setup: expected the init's pid, got {other:?}"
+                    )))
+                }
+            }
+        }
+        Ok(self.init.unwrap_or_default())
     }
 
     fn write_id_maps(&self) -> Result<()> {

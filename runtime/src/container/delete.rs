@@ -24,6 +24,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             })
         }
     }
+    if let Some(cgroup) = &state.cgroup {
+        crate::cgroups::remove(cgroup);
+    }
     if let Ok(spec) = Spec::load(dir.config_path()) {
         if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
             let mut json = state.to_spec_json();

@@ -63,7 +63,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
             "exec --tty needs --console-socket".into(),
         ));
     }
-    let (parent_end, child_end) = channel_pair()?;
+    let (parent_end, child_end) = channel_pair(3 + opts.preserve_fds)?;
     let ctx = InitContext {
         id: opts.id.to_string(),
         bundle: Bundle {
@@ -92,25 +92,24 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         ForkResult::Parent { child } => child,
     };
     drop(ctx);
+    // Read until the channel closes: the process's end is close-on-exec, so
+    // EOF after `Ready` means it has exec'd (what runc's exec waits for).
     let mut pid = None;
+    let mut ready = false;
     let mut failure = None;
-    loop {
-        match parent_end.recv()? {
-            Some(Message::InitPid(p)) => pid = Some(p),
-            Some(Message::Ready) => break,
-            Some(Message::Failed { message, exit_code }) => {
+    while let Some(message) = parent_end.recv()? {
+        match message {
+            Message::InitPid(p) => pid = Some(p),
+            Message::Ready => ready = true,
+            Message::Failed { message, exit_code } => {
                 failure = Some(RuntimeError::Init { message, exit_code })
             }
-            Some(other) => {
+            other => {
                 return Err(RuntimeError::Other(format!(
                     "exec: unexpected message {other:?}"
                 )))
             }
-            None => break,
         }
-    }
-    if failure.is_some() {
-        let _ = crate::sys::send_signal(stage1.as_raw(), libc::SIGKILL);
     }
     let _ = waitpid(stage1, None);
     if let Some(e) = failure {
@@ -119,8 +118,12 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         }
         return Err(e);
     }
-    let pid =
-        pid.ok_or_else(|| RuntimeError::Other("exec: the process exited during setup".into()))?;
+    let pid = pid
+        .filter(|_| ready)
+        .ok_or_else(|| RuntimeError::Other("exec: the process exited during setup".into()))?;
+    if let Some(cgroup) = &state.cgroup {
+        let _ = std::fs::write(cgroup.join("cgroup.procs"), pid.to_string());
+    }
     if let Some(path) = opts.pid_file {
         super::create::write_pid_file(path, pid)?;
     }
