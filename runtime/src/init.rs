@@ -53,6 +53,8 @@ pub struct InitContext {
     pub has_create_hooks: bool,
     /// `exec` into an existing container rather than a new one.
     pub joining: bool,
+    /// Keep a reaping, signal-forwarding init as pid 1 (`--init`).
+    pub with_init: bool,
 }
 
 /// Stage 1: namespaces, then the init. Never returns.
@@ -83,6 +85,10 @@ fn enter_namespaces(ctx: &InitContext) -> Result<()> {
     nix::sys::prctl::set_dumpable(false).context(|| "cannot clear dumpable".into())
 }
 
+/// Set once `start` released us: from then on nobody reads the setup
+/// channel on the other side (after `create`), so errors go to stderr.
+static STARTED_BY_FIFO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn fail(ctx: &InitContext, error: RuntimeError) -> ! {
     let exit_code = match error.exit_code() {
         125 => 1,
@@ -92,7 +98,9 @@ fn fail(ctx: &InitContext, error: RuntimeError) -> ! {
         message: error.to_string(),
         exit_code,
     };
-    if ctx.channel.send(&message).is_err() {
+    if STARTED_BY_FIFO.load(std::sync::atomic::Ordering::Relaxed)
+        || ctx.channel.send(&message).is_err()
+    {
         eprintln!("burrow: {error}");
     }
     sys::exit_now(exit_code)
@@ -154,7 +162,10 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
     ctx.channel.send(&Message::Ready)?;
 
     match fifo {
-        Some(fd) => wait_for_start_fifo(fd)?,
+        Some(fd) => {
+            wait_for_start_fifo(fd)?;
+            STARTED_BY_FIFO.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         None if !ctx.joining => pid = ctx.channel.wait_proceed()?,
         None => {}
     }
@@ -172,6 +183,10 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
         .map(|s| s.trim() == "allow")
         .unwrap_or(true);
     process::become_user(process, ctx.seccomp.as_ref(), setgroups_allowed)?;
+    if ctx.with_init {
+        // The init keeps the process's user, capabilities and seccomp filter.
+        crate::reaper::fork_under_init()?;
+    }
     close_inherited_fds(ctx.preserve_fds)?;
     Err(process::exec(&executable, &args, &env))
 }

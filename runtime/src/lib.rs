@@ -11,6 +11,7 @@ mod idmap;
 mod init;
 mod namespaces;
 mod process;
+mod reaper;
 mod rootfs;
 pub mod seccomp;
 pub mod selfexe;

@@ -237,7 +237,11 @@ fn set_capabilities(caps: &LinuxCapabilities) -> Result<()> {
     caps::set(None, CapSet::Permitted, &permitted).map_err(|e| fail("permitted", e))?;
     caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| fail("inheritable", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| fail("effective", e))?;
-    caps::set(None, CapSet::Ambient, &ambient).map_err(|e| fail("ambient", e))?;
+    // As runc: an ambient capability needs to be permitted and inheritable;
+    // one that is not is skipped rather than failing the container.
+    for cap in ambient {
+        let _ = caps::raise(None, CapSet::Ambient, cap);
+    }
     Ok(())
 }
 

@@ -48,6 +48,13 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// Closes every descriptor from `first` upwards.
+pub fn close_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range only closes descriptors; callers own nothing above `first`.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
 /// Clears close-on-exec on one descriptor (for `--preserve-fds`).
 pub fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
     // SAFETY: F_GETFD/F_SETFD on an integer descriptor touch only its flags.

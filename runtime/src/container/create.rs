@@ -28,6 +28,8 @@ pub struct CreateOptions<'a> {
     pub pid_file: Option<&'a Path>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// Keep a reaping, signal-forwarding init as the container's pid 1.
+    pub with_init: bool,
     pub trigger: StartTrigger,
 }
 
@@ -45,6 +47,13 @@ impl CreatedContainer {
         self.channel.send(&Message::Proceed {
             pid: self.state.pid,
         })?;
+        // The init's end closes at exec; a failure before that comes here.
+        while let Some(message) = self.channel.recv()? {
+            if let Message::Failed { message, exit_code } = message {
+                let _ = waitpid(Pid::from_raw(self.state.pid), None);
+                return Err(RuntimeError::Init { message, exit_code });
+            }
+        }
         self.state.status = Status::Running;
         self.state_dir.save(&self.state)?;
         super::start::run_poststart(&self.state, &self.spec);
@@ -128,6 +137,7 @@ fn spawn(
         no_pivot: opts.no_pivot,
         has_create_hooks,
         joining: false,
+        with_init: opts.with_init,
     };
     // SAFETY: the CLI is single-threaded here; the child only runs the
     // runtime's own setup code and then execs or _exits.

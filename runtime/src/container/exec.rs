@@ -81,6 +81,7 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         no_pivot: false,
         has_create_hooks: false,
         joining: true,
+        with_init: false,
     };
     // SAFETY: the CLI is single-threaded here; the child runs setup code and
     // then execs or _exits.

@@ -147,6 +147,10 @@ pub struct CreateArgs {
     /// Pass this many extra fds (from 3) to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
+    /// burrow extension: keep a small init as pid 1 that reaps zombies and
+    /// forwards signals to the process (like `docker run --init`).
+    #[arg(long)]
+    init: bool,
     /// Container id.
     id: String,
 }
@@ -165,6 +169,7 @@ impl CreateArgs {
             pid_file: self.pid_file.as_deref(),
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
+            with_init: self.init,
             trigger,
         }
     }
