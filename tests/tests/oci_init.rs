@@ -50,11 +50,10 @@ fn wait_for_path(path: &Path) {
     }
 }
 
-/// A process as the host sees it: its pid, its pid in the container (the last NSpid),
-/// its command name and its state letter.
+/// A child process as the host sees it: its pid in the container (the last NSpid), its
+/// command name and its state letter.
 #[derive(Debug)]
 struct HostProcess {
-    pid: i32,
     inner_pid: i32,
     comm: String,
     state: char,
@@ -86,7 +85,6 @@ fn children_of(parent: i32) -> Vec<HostProcess> {
                 .and_then(|ids| ids.split_whitespace().last()?.parse().ok())
                 .unwrap_or(pid);
             Some(HostProcess {
-                pid,
                 inner_pid,
                 comm,
                 state,
