@@ -1,0 +1,1575 @@
+//! The merge logic, independent of the FUSE protocol: resolving names through the
+//! layers, merged listings, copy-up, and every namespace change, each as a method that
+//! returns `FsResult`. `fuse.rs` only translates requests and replies.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{FileAttr, FileType, INodeNo};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestamps};
+
+use super::errno::{Errno, FsResult};
+use super::nodes::{Node, NodeTable, ROOT};
+use super::whiteout::{self, OPAQUE};
+use crate::ownership::{
+    OverrideKind, OverrideStat, FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR, OVERRIDE_STAT_XATTR,
+};
+use crate::sys;
+
+/// Where a copied-up file keeps the inode number it had in its lower layer.
+pub const ORIGIN_XATTR: &str = "user.burrow.origin";
+
+/// One layer directory.
+pub struct Layer {
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+    /// Index of the layer's filesystem among the distinct ones (tags inode numbers).
+    pub dev_index: u64,
+}
+
+/// An entry of a merged listing.
+#[derive(Clone, Debug)]
+pub struct ListedEntry {
+    pub name: OsString,
+    pub kind: FileType,
+    pub layer: usize,
+    /// The number readdir reports (the layer's, tagged like `st_ino`).
+    pub ino: u64,
+}
+
+/// A file open through the overlay.
+pub struct OpenFile {
+    pub file: File,
+}
+
+/// Cache lifetimes handed to the kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct Ttls {
+    pub lower: Duration,
+    pub upper: Duration,
+}
+
+pub struct Core {
+    pub layers: Vec<Layer>,
+    pub has_upper: bool,
+    work: Option<OwnedFd>,
+    nodes: RwLock<NodeTable>,
+    /// Serialises namespace changes and copy-ups (reads and data I/O run in parallel).
+    change: Mutex<()>,
+    files: RwLock<HashMap<u64, Arc<OpenFile>>>,
+    next_handle: AtomicU64,
+    temp_counter: AtomicU64,
+    pub euid: u32,
+    pub egid: u32,
+    pub ttls: Ttls,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// "." for the root, else the relative path itself.
+fn rel(path: &Path) -> &Path {
+    if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    }
+}
+
+fn file_type(mode: u32) -> FileType {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => FileType::Directory,
+        libc::S_IFLNK => FileType::Symlink,
+        libc::S_IFIFO => FileType::NamedPipe,
+        libc::S_IFSOCK => FileType::Socket,
+        libc::S_IFCHR => FileType::CharDevice,
+        libc::S_IFBLK => FileType::BlockDevice,
+        _ => FileType::RegularFile,
+    }
+}
+
+fn is_kernel_whiteout(st: &Stat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0
+}
+
+fn system_time(sec: i64, nsec: i64) -> SystemTime {
+    if sec >= 0 {
+        UNIX_EPOCH + Duration::new(sec as u64, nsec as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(nsec as u64)
+    }
+}
+
+/// Names of the overlay's own xattrs, hidden from the container.
+pub fn is_private_xattr(name: &OsStr) -> bool {
+    let name = name.as_bytes();
+    name.starts_with(b"user.burrow.")
+        || name == OVERRIDE_STAT_XATTR.as_bytes()
+        || name == FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR.as_bytes()
+}
+
+impl Core {
+    pub fn new(
+        layers: Vec<Layer>,
+        has_upper: bool,
+        work: Option<OwnedFd>,
+        ttls: Ttls,
+    ) -> FsResult<Core> {
+        let mut root_layers = Vec::new();
+        for (index, layer) in layers.iter().enumerate() {
+            root_layers.push(index);
+            if exists(&layer.fd, Path::new(OPAQUE)) {
+                break;
+            }
+        }
+        let root = Node {
+            kind: libc::S_IFDIR,
+            links: Vec::new(),
+            layer: 0,
+            dir_layers: root_layers,
+            lookups: 1,
+            generation: 0,
+        };
+        Ok(Core {
+            layers,
+            has_upper,
+            work,
+            nodes: RwLock::new(NodeTable::new(root)),
+            change: Mutex::new(()),
+            files: RwLock::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+            temp_counter: AtomicU64::new(0),
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
+            ttls,
+        })
+    }
+
+    fn upper(&self) -> FsResult<&OwnedFd> {
+        if self.has_upper {
+            Ok(&self.layers[0].fd)
+        } else {
+            Err(Errno::ROFS)
+        }
+    }
+
+    pub fn ttl_for(&self, layer: usize) -> Duration {
+        if self.has_upper && layer == 0 {
+            self.ttls.upper
+        } else {
+            self.ttls.lower
+        }
+    }
+
+    // ---- resolution -------------------------------------------------------------
+
+    fn stat_in(&self, layer: usize, path: &Path) -> FsResult<Option<Stat>> {
+        match rfs::statat(&self.layers[layer].fd, rel(path), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn whited_out(&self, layer: usize, dir: &Path, name: &OsStr) -> bool {
+        match whiteout::whiteout_for(name) {
+            Some(wh) => exists(&self.layers[layer].fd, &dir.join(wh)),
+            None => false,
+        }
+    }
+
+    /// The layers merged into the directory at `path`, given that it is a directory in
+    /// `candidates[0]` and may continue in the rest.
+    fn dir_layers_of(&self, path: &Path, candidates: &[usize]) -> FsResult<Vec<usize>> {
+        let mut out = vec![candidates[0]];
+        if exists(&self.layers[candidates[0]].fd, &path.join(OPAQUE)) {
+            return Ok(out);
+        }
+        let (parent, name) = split(path);
+        for &layer in &candidates[1..] {
+            match self.stat_in(layer, path)? {
+                Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                    out.push(layer);
+                    if exists(&self.layers[layer].fd, &path.join(OPAQUE)) {
+                        break;
+                    }
+                }
+                Some(_) => break,
+                None => {
+                    if self.whited_out(layer, parent, name) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds `name` in the directory `dir` merged from `dir_layers`: the layer it is in,
+    /// its stat, and for a directory the layers merged into it.
+    fn resolve(
+        &self,
+        dir: &Path,
+        dir_layers: &[usize],
+        name: &OsStr,
+    ) -> FsResult<Option<(usize, Stat, Vec<usize>)>> {
+        let path = dir.join(name);
+        for (i, &layer) in dir_layers.iter().enumerate() {
+            match self.stat_in(layer, &path)? {
+                Some(st) => {
+                    if is_kernel_whiteout(&st) {
+                        return Ok(None);
+                    }
+                    let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                        self.dir_layers_of(&path, &dir_layers[i..])?
+                    } else {
+                        Vec::new()
+                    };
+                    return Ok(Some((layer, st, below)));
+                }
+                None => {
+                    if self.whited_out(layer, dir, name) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// (path, merged layers) of a directory node.
+    fn dir_info(&self, ino: u64) -> FsResult<(PathBuf, Vec<usize>)> {
+        let nodes = read(&self.nodes);
+        let node = nodes.get(ino).ok_or(Errno::NOENT)?;
+        if !node.is_dir() {
+            return Err(Errno::NOTDIR);
+        }
+        let path = nodes.path_of(ino).ok_or(Errno::NOENT)?;
+        Ok((path, node.dir_layers.clone()))
+    }
+
+    /// (layer, path, kind) of any node.
+    fn node_info(&self, ino: u64) -> FsResult<(usize, PathBuf, u32)> {
+        let nodes = read(&self.nodes);
+        let node = nodes.get(ino).ok_or(Errno::NOENT)?;
+        let path = nodes.path_of(ino).ok_or(Errno::NOENT)?;
+        Ok((node.layer, path, node.kind))
+    }
+
+    fn abs(&self, layer: usize, path: &Path) -> PathBuf {
+        self.layers[layer].path.join(path)
+    }
+
+    fn override_of(&self, layer: usize, path: &Path) -> Option<OverrideStat> {
+        let abs = self.abs(layer, path);
+        for name in [OVERRIDE_STAT_XATTR, FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR] {
+            match sys::lgetxattr(&abs, name) {
+                Ok(Some(raw)) => match OverrideStat::parse(&raw) {
+                    Ok(record) => return Some(record),
+                    Err(e) => {
+                        log::warn!("{}: ignoring {name}: {e}", abs.display());
+                        return None;
+                    }
+                },
+                Ok(None) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    fn number_for(&self, layer: usize, path: &Path, st: &Stat) -> u64 {
+        if self.has_upper && layer == 0 && st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            if let Ok(Some(raw)) = sys::lgetxattr(&self.abs(0, path), ORIGIN_XATTR) {
+                if let Some(origin) = std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    return origin;
+                }
+            }
+        }
+        self.xino(layer, st.st_ino)
+    }
+
+    fn xino(&self, layer: usize, ino: u64) -> u64 {
+        let tagged = ino ^ (self.layers[layer].dev_index << 56);
+        if tagged <= ROOT {
+            tagged | 1 << 63
+        } else {
+            tagged
+        }
+    }
+
+    /// The attributes the overlay shows for a file found at (layer, path).
+    fn attr_of(&self, layer: usize, path: &Path, st: &Stat, number: u64, merged: bool) -> FileAttr {
+        let mut kind = st.st_mode & libc::S_IFMT;
+        let mut perm = st.st_mode & 0o7777;
+        let (mut uid, mut gid, mut rdev) = (st.st_uid, st.st_gid, st.st_rdev as u32);
+        if kind == libc::S_IFREG || kind == libc::S_IFDIR {
+            if let Some(record) = self.override_of(layer, path) {
+                uid = record.uid;
+                gid = record.gid;
+                perm = record.mode;
+                match record.kind {
+                    Some(OverrideKind::Char { major, minor }) if kind == libc::S_IFREG => {
+                        kind = libc::S_IFCHR;
+                        rdev = rfs::makedev(major, minor) as u32;
+                    }
+                    Some(OverrideKind::Block { major, minor }) if kind == libc::S_IFREG => {
+                        kind = libc::S_IFBLK;
+                        rdev = rfs::makedev(major, minor) as u32;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        FileAttr {
+            ino: INodeNo(number),
+            size: st.st_size as u64,
+            blocks: st.st_blocks as u64,
+            atime: system_time(st.st_atime, st.st_atime_nsec as i64),
+            mtime: system_time(st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: system_time(st.st_ctime, st.st_ctime_nsec as i64),
+            crtime: UNIX_EPOCH,
+            kind: file_type(kind),
+            perm: perm as u16,
+            nlink: if merged { 1 } else { st.st_nlink as u32 },
+            uid,
+            gid,
+            rdev,
+            blksize: st.st_blksize as u32,
+            flags: 0,
+        }
+    }
+
+    fn kind_bits(attr: &FileAttr) -> u32 {
+        match attr.kind {
+            FileType::Directory => libc::S_IFDIR,
+            FileType::Symlink => libc::S_IFLNK,
+            FileType::NamedPipe => libc::S_IFIFO,
+            FileType::Socket => libc::S_IFSOCK,
+            FileType::CharDevice => libc::S_IFCHR,
+            FileType::BlockDevice => libc::S_IFBLK,
+            FileType::RegularFile => libc::S_IFREG,
+        }
+    }
+
+    /// Registers (parent, name) found at `layer` with the node table; returns what the
+    /// kernel is told.
+    fn register(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        layer: usize,
+        st: &Stat,
+        dir_layers: Vec<usize>,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let dir_path = read(&self.nodes).path_of(parent).ok_or(Errno::NOENT)?;
+        let path = dir_path.join(name);
+        let number = self.number_for(layer, &path, st);
+        let merged = dir_layers.len() > 1;
+        let mut attr = self.attr_of(layer, &path, st, number, merged);
+        let fresh = Node {
+            kind: Self::kind_bits(&attr),
+            links: vec![(parent, name.to_os_string())],
+            layer,
+            dir_layers,
+            lookups: 0,
+            generation: 0,
+        };
+        let name = name.to_os_string();
+        let (generation, node_layer) = {
+            let mut nodes = write(&self.nodes);
+            let node = nodes.remember(number, parent, &name, fresh);
+            (node.generation, node.layer)
+        };
+        if node_layer < layer {
+            // A hard link whose node was copied up through another name.
+            attr = self.getattr(number)?;
+        }
+        Ok((attr, generation, self.ttl_for(node_layer.min(layer))))
+    }
+
+    pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<(FileAttr, u64, Duration)> {
+        if whiteout::is_reserved(name) {
+            return Err(Errno::NOENT);
+        }
+        if name.len() > 255 {
+            return Err(Errno::NAMETOOLONG);
+        }
+        let (dir, dir_layers) = self.dir_info(parent)?;
+        let (layer, st, below) = self.resolve(&dir, &dir_layers, name)?.ok_or(Errno::NOENT)?;
+        self.register(parent, name, layer, &st, below)
+    }
+
+    pub fn forget(&self, ino: u64, count: u64) {
+        write(&self.nodes).forget(ino, count);
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
+        let (layer, path, _) = self.node_info(ino)?;
+        let merged = read(&self.nodes)
+            .get(ino)
+            .map(|n| n.dir_layers.len() > 1)
+            .unwrap_or(false);
+        let st = self.stat_in(layer, &path)?.ok_or(Errno::NOENT)?;
+        let mut attr = self.attr_of(layer, &path, &st, ino, merged);
+        attr.ino = INodeNo(ino);
+        Ok(attr)
+    }
+
+    /// Attributes through an open file (for a file that may have been unlinked).
+    pub fn getattr_open(&self, ino: u64, fh: u64) -> FsResult<FileAttr> {
+        match self.getattr(ino) {
+            Ok(attr) => Ok(attr),
+            Err(e) => {
+                let file = self.file(fh).ok_or(e)?;
+                let st = rfs::fstat(&file.file)?;
+                let mut attr = self.attr_of(0, Path::new(""), &st, ino, false);
+                attr.ino = INodeNo(ino);
+                Ok(attr)
+            }
+        }
+    }
+
+    pub fn parent_of(&self, ino: u64) -> Option<u64> {
+        read(&self.nodes)
+            .get(ino)?
+            .links
+            .first()
+            .map(|(parent, _)| *parent)
+    }
+
+    pub fn ttl_of(&self, ino: u64) -> Duration {
+        let layer = read(&self.nodes).get(ino).map(|n| n.layer).unwrap_or(0);
+        self.ttl_for(layer)
+    }
+
+    // ---- listing -----------------------------------------------------------------
+
+    /// The merged entries of a directory (without `.` and `..`).
+    pub fn list(&self, ino: u64) -> FsResult<(PathBuf, Vec<usize>, Vec<ListedEntry>)> {
+        let (path, dir_layers) = self.dir_info(ino)?;
+        let entries = self.list_path(&path, &dir_layers)?;
+        Ok((path, dir_layers, entries))
+    }
+
+    fn list_path(&self, path: &Path, dir_layers: &[usize]) -> FsResult<Vec<ListedEntry>> {
+        let mut seen: HashSet<OsString> = HashSet::new();
+        let mut out = Vec::new();
+        for &layer in dir_layers {
+            let fd = rfs::openat(
+                &self.layers[layer].fd,
+                rel(path),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let mut hidden = Vec::new();
+            let mut dir = rfs::Dir::new(fd)?;
+            while let Some(entry) = dir.read() {
+                let entry = entry?;
+                let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                if name == "." || name == ".." || name == OPAQUE {
+                    continue;
+                }
+                if let Some(target) = whiteout::hidden_by(name) {
+                    hidden.push(target.to_os_string());
+                    continue;
+                }
+                if whiteout::is_reserved(name) || seen.contains(name) {
+                    continue;
+                }
+                let kind = match entry.file_type() {
+                    rfs::FileType::Directory => FileType::Directory,
+                    rfs::FileType::Symlink => FileType::Symlink,
+                    rfs::FileType::Fifo => FileType::NamedPipe,
+                    rfs::FileType::Socket => FileType::Socket,
+                    rfs::FileType::BlockDevice => FileType::BlockDevice,
+                    rfs::FileType::CharacterDevice => {
+                        match self.stat_in(layer, &path.join(name))? {
+                            Some(st) if is_kernel_whiteout(&st) => {
+                                hidden.push(name.to_os_string());
+                                continue;
+                            }
+                            _ => FileType::CharDevice,
+                        }
+                    }
+                    rfs::FileType::Unknown => match self.stat_in(layer, &path.join(name))? {
+                        Some(st) => file_type(st.st_mode),
+                        None => continue,
+                    },
+                    _ => FileType::RegularFile,
+                };
+                seen.insert(name.to_os_string());
+                out.push(ListedEntry {
+                    name: name.to_os_string(),
+                    kind,
+                    layer,
+                    ino: self.xino(layer, entry.ino()),
+                });
+            }
+            seen.extend(hidden);
+        }
+        Ok(out)
+    }
+
+    /// A lookup of a listed entry without searching the layers again (readdirplus).
+    pub fn lookup_listed(
+        &self,
+        parent: u64,
+        dir: &Path,
+        dir_layers: &[usize],
+        entry: &ListedEntry,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let path = dir.join(&entry.name);
+        let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
+        let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            let from = dir_layers
+                .iter()
+                .position(|l| *l == entry.layer)
+                .ok_or(Errno::NOENT)?;
+            self.dir_layers_of(&path, &dir_layers[from..])?
+        } else {
+            Vec::new()
+        };
+        self.register(parent, &entry.name, entry.layer, &st, below)
+    }
+
+    pub fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
+        let (layer, path, _) = self.node_info(ino)?;
+        let target = rfs::readlinkat(&self.layers[layer].fd, rel(&path), Vec::new())?;
+        Ok(target.into_bytes())
+    }
+
+    // ---- copy-up -----------------------------------------------------------------
+
+    fn change_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.change)
+    }
+
+    /// Makes sure `ino` lives in the upper dir (and its parents), copying it up if not.
+    pub fn copy_up(&self, ino: u64) -> FsResult<()> {
+        if self.node_layer(ino)? == 0 && self.has_upper {
+            return Ok(());
+        }
+        let _guard = self.change_lock();
+        self.copy_up_locked(ino)
+    }
+
+    fn node_layer(&self, ino: u64) -> FsResult<usize> {
+        read(&self.nodes)
+            .get(ino)
+            .map(|n| n.layer)
+            .ok_or(Errno::NOENT)
+    }
+
+    fn copy_up_locked(&self, ino: u64) -> FsResult<()> {
+        self.upper()?;
+        let (layer, path, _) = self.node_info(ino)?;
+        if layer == 0 {
+            return Ok(());
+        }
+        let parent = read(&self.nodes)
+            .get(ino)
+            .and_then(|n| n.links.first().map(|l| l.0))
+            .ok_or(Errno::NOENT)?;
+        self.copy_up_locked(parent)?;
+        self.copy_path_up(layer, &path)?;
+        let mut nodes = write(&self.nodes);
+        if let Some(node) = nodes.get_mut(ino) {
+            node.layer = 0;
+            if node.is_dir() && node.dir_layers.first() != Some(&0) {
+                node.dir_layers.insert(0, 0);
+            }
+        }
+        Ok(())
+    }
+
+    fn temp_name(&self) -> String {
+        format!(
+            "#burrow-{}-{}",
+            std::process::id(),
+            self.temp_counter.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Copies the entry at `path` in lower `layer` into the upper dir at the same path
+    /// (whose parent must exist): built under a temporary name in the work dir, then
+    /// renamed into place, so the upper never holds half a copy.
+    fn copy_path_up(&self, layer: usize, path: &Path) -> FsResult<()> {
+        let upper = self.upper()?;
+        let work = self.work.as_ref().ok_or(Errno::ROFS)?;
+        let src_fd = &self.layers[layer].fd;
+        let st = rfs::statat(src_fd, rel(path), AtFlags::SYMLINK_NOFOLLOW)?;
+        let temp = self.temp_name();
+        let kind = st.st_mode & libc::S_IFMT;
+        let result = (|| -> FsResult<()> {
+            match kind {
+                libc::S_IFREG => {
+                    let src = rfs::openat(
+                        src_fd,
+                        path,
+                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    let dst = rfs::openat(
+                        work,
+                        &temp,
+                        OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o600),
+                    )?;
+                    sys::copy_file_sparse(&src, &dst, st.st_size as u64)?;
+                    self.copy_metadata_fd(layer, path, &st, dst.as_fd())?;
+                }
+                libc::S_IFDIR => {
+                    rfs::mkdirat(work, &temp, Mode::from_raw_mode(0o700))?;
+                    let dst = rfs::openat(
+                        work,
+                        &temp,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    self.copy_metadata_fd(layer, path, &st, dst.as_fd())?;
+                }
+                libc::S_IFLNK => {
+                    let target = rfs::readlinkat(src_fd, path, Vec::new())?;
+                    rfs::symlinkat(target.as_c_str(), work, &temp)?;
+                    self.copy_metadata_at(work, &temp, &st, false);
+                }
+                _ => {
+                    let file_kind = rfs::FileType::from_raw_mode(st.st_mode);
+                    rfs::mknodat(
+                        work,
+                        &temp,
+                        file_kind,
+                        Mode::from_raw_mode(st.st_mode & 0o7777),
+                        st.st_rdev,
+                    )?;
+                    self.copy_metadata_at(work, &temp, &st, true);
+                }
+            }
+            rfs::renameat_with(work, &temp, upper, path, RenameFlags::NOREPLACE)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let flags = if kind == libc::S_IFDIR {
+                AtFlags::REMOVEDIR
+            } else {
+                AtFlags::empty()
+            };
+            let _ = rfs::unlinkat(work, &temp, flags);
+        }
+        result
+    }
+
+    /// xattrs, origin, owner, mode and times of a copied regular file or directory.
+    fn copy_metadata_fd(
+        &self,
+        layer: usize,
+        path: &Path,
+        st: &Stat,
+        dst: BorrowedFd<'_>,
+    ) -> FsResult<()> {
+        let abs = self.abs(layer, path);
+        let mut has_override = false;
+        for name in sys::llistxattr(&abs).unwrap_or_default() {
+            if name.as_bytes() == ORIGIN_XATTR.as_bytes() {
+                continue;
+            }
+            if let Ok(Some(value)) = sys::lgetxattr(&abs, &name.to_string_lossy()) {
+                if rfs::fsetxattr(dst, name.as_os_str(), &value, rfs::XattrFlags::empty()).is_ok()
+                    && (name == OVERRIDE_STAT_XATTR || name == FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR)
+                {
+                    has_override = true;
+                }
+            }
+        }
+        let number = self.number_for(layer, path, st);
+        rfs::fsetxattr(
+            dst,
+            ORIGIN_XATTR,
+            number.to_string().as_bytes(),
+            rfs::XattrFlags::empty(),
+        )?;
+        let mut mode = st.st_mode & 0o7777;
+        if !has_override && (st.st_uid != self.euid || st.st_gid != self.egid) {
+            let chowned = rfs::fchown(
+                dst,
+                Some(rfs::Uid::from_raw(st.st_uid)),
+                Some(rfs::Gid::from_raw(st.st_gid)),
+            )
+            .is_ok();
+            if !chowned {
+                let record = OverrideStat {
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                    mode,
+                    kind: None,
+                };
+                rfs::fsetxattr(
+                    dst,
+                    OVERRIDE_STAT_XATTR,
+                    record.format().as_bytes(),
+                    rfs::XattrFlags::empty(),
+                )?;
+                has_override = true;
+            }
+        }
+        if has_override {
+            mode |= if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                0o700
+            } else {
+                0o600
+            };
+        }
+        rfs::fchmod(dst, Mode::from_raw_mode(mode))?;
+        rfs::futimens(dst, &times_of(st))?;
+        Ok(())
+    }
+
+    fn copy_metadata_at(&self, dir: &OwnedFd, name: &str, st: &Stat, chmod: bool) {
+        let _ = rfs::chownat(
+            dir,
+            name,
+            Some(rfs::Uid::from_raw(st.st_uid)),
+            Some(rfs::Gid::from_raw(st.st_gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        if chmod {
+            let _ = rfs::chmodat(
+                dir,
+                name,
+                Mode::from_raw_mode(st.st_mode & 0o7777),
+                AtFlags::empty(),
+            );
+        }
+        let _ = rfs::utimensat(dir, name, &times_of(st), AtFlags::SYMLINK_NOFOLLOW);
+    }
+
+    /// Copies a whole merged directory tree into the upper dir and makes it opaque, so it
+    /// no longer depends on the lower layers (before a directory rename).
+    fn copy_tree_up_locked(&self, ino: u64) -> FsResult<()> {
+        self.copy_up_locked(ino)?;
+        let (path, dir_layers) = self.dir_info(ino)?;
+        if dir_layers == [0] {
+            return Ok(());
+        }
+        self.copy_tree_path(&path, &dir_layers)?;
+        let mut nodes = write(&self.nodes);
+        for id in nodes.descendants(ino).into_iter().chain([ino]) {
+            if let Some(node) = nodes.get_mut(id) {
+                node.layer = 0;
+                if node.is_dir() {
+                    node.dir_layers = vec![0];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_tree_path(&self, path: &Path, dir_layers: &[usize]) -> FsResult<()> {
+        for entry in self.list_path(path, dir_layers)? {
+            let child = path.join(&entry.name);
+            if entry.layer != 0 {
+                self.copy_path_up(entry.layer, &child)?;
+            }
+            if entry.kind == FileType::Directory {
+                let from = dir_layers
+                    .iter()
+                    .position(|l| *l == entry.layer)
+                    .unwrap_or(0);
+                let mut below = self.dir_layers_of(&child, &dir_layers[from..])?;
+                if below.first() != Some(&0) {
+                    below.insert(0, 0);
+                }
+                if below.len() > 1 {
+                    self.copy_tree_path(&child, &below)?;
+                }
+            }
+        }
+        self.make_opaque(path)
+    }
+
+    fn make_opaque(&self, path: &Path) -> FsResult<()> {
+        let upper = self.upper()?;
+        match rfs::openat(
+            upper,
+            path.join(OPAQUE),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- namespace changes -------------------------------------------------------
+
+    /// Prepares the upper dir for a new entry `name` in `parent`: the parent copied up,
+    /// a whiteout of the name removed. Returns (parent path, whether a whiteout was
+    /// there — the new entry must then hide the lower one completely).
+    fn prepare_new(&self, parent: u64, name: &OsStr) -> FsResult<(PathBuf, bool)> {
+        if whiteout::is_reserved(name) {
+            return Err(Errno::INVAL);
+        }
+        if name.len() > 255 {
+            return Err(Errno::NAMETOOLONG);
+        }
+        let upper = self.upper()?;
+        self.copy_up_locked(parent)?;
+        let (dir, dir_layers) = self.dir_info(parent)?;
+        if self.resolve(&dir, &dir_layers, name)?.is_some() {
+            return Err(Errno::EXIST);
+        }
+        let mut had_whiteout = false;
+        if let Some(wh) = whiteout::whiteout_for(name) {
+            match rfs::unlinkat(upper, dir.join(wh), AtFlags::empty()) {
+                Ok(()) => had_whiteout = true,
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((dir, had_whiteout))
+    }
+
+    /// Gives a new upper entry the caller's owner (or records it when the disk cannot).
+    fn own_new(&self, path: &Path, uid: u32, gid: u32, mode: u32, kind: Option<OverrideKind>) {
+        let Ok(upper) = self.upper() else { return };
+        if uid == self.euid && gid == self.egid && kind.is_none() {
+            return;
+        }
+        let chowned = kind.is_none()
+            && rfs::chownat(
+                upper,
+                path,
+                Some(rfs::Uid::from_raw(uid)),
+                Some(rfs::Gid::from_raw(gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .is_ok();
+        let st = match rfs::statat(upper, path, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(_) => return,
+        };
+        let ftype = st.st_mode & libc::S_IFMT;
+        if chowned {
+            if mode & 0o7000 != 0 && (ftype == libc::S_IFREG || ftype == libc::S_IFDIR) {
+                let _ = rfs::chmodat(upper, path, Mode::from_raw_mode(mode), AtFlags::empty());
+            }
+            return;
+        }
+        if ftype == libc::S_IFREG || ftype == libc::S_IFDIR {
+            let record = OverrideStat {
+                uid,
+                gid,
+                mode,
+                kind,
+            };
+            let _ = rfs::lsetxattr(
+                self.abs(0, path),
+                OVERRIDE_STAT_XATTR,
+                record.format().as_bytes(),
+                rfs::XattrFlags::empty(),
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(FileAttr, u64, Duration, u64)> {
+        let _guard = self.change_lock();
+        let (dir, _) = self.prepare_new(parent, name)?;
+        let path = dir.join(name);
+        let oflags = open_flags(flags) | OFlags::CREATE | OFlags::EXCL;
+        let fd = rfs::openat(
+            self.upper()?,
+            &path,
+            oflags,
+            Mode::from_raw_mode(mode & 0o7777),
+        )?;
+        self.own_new(&path, uid, gid, mode & 0o7777, None);
+        let (attr, generation, ttl) = self.lookup_locked(parent, name)?;
+        let fh = self.add_file(File::from(fd));
+        Ok((attr, generation, ttl, fh))
+    }
+
+    fn lookup_locked(&self, parent: u64, name: &OsStr) -> FsResult<(FileAttr, u64, Duration)> {
+        self.lookup(parent, name)
+    }
+
+    pub fn mknod(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let _guard = self.change_lock();
+        let (dir, _) = self.prepare_new(parent, name)?;
+        let path = dir.join(name);
+        let upper = self.upper()?;
+        let perm = Mode::from_raw_mode(mode & 0o7777);
+        let kind = rfs::FileType::from_raw_mode(mode);
+        let mut placeholder = None;
+        match mode & libc::S_IFMT {
+            libc::S_IFREG | 0 => {
+                rfs::openat(
+                    upper,
+                    &path,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                    perm,
+                )?;
+            }
+            libc::S_IFCHR | libc::S_IFBLK => {
+                match rfs::mknodat(upper, &path, kind, perm, rdev as u64) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::PERM) => {
+                        rfs::openat(
+                            upper,
+                            &path,
+                            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(0o600),
+                        )?;
+                        let (major, minor) = (rfs::major(rdev as u64), rfs::minor(rdev as u64));
+                        placeholder = Some(if mode & libc::S_IFMT == libc::S_IFCHR {
+                            OverrideKind::Char { major, minor }
+                        } else {
+                            OverrideKind::Block { major, minor }
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => rfs::mknodat(upper, &path, kind, perm, rdev as u64)?,
+        }
+        self.own_new(&path, uid, gid, mode & 0o7777, placeholder);
+        self.lookup_locked(parent, name)
+    }
+
+    pub fn mkdir(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let _guard = self.change_lock();
+        let (dir, had_whiteout) = self.prepare_new(parent, name)?;
+        let path = dir.join(name);
+        let upper = self.upper()?;
+        if had_whiteout {
+            // Built aside with its opaque marker, so the lower directory never shows.
+            let work = self.work.as_ref().ok_or(Errno::ROFS)?;
+            let temp = self.temp_name();
+            rfs::mkdirat(work, &temp, Mode::from_raw_mode(0o700))?;
+            let marker = Path::new(&temp).join(OPAQUE);
+            rfs::openat(
+                work,
+                &marker,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            rfs::chmodat(
+                work,
+                &temp,
+                Mode::from_raw_mode(mode & 0o7777),
+                AtFlags::empty(),
+            )?;
+            rfs::renameat_with(work, &temp, upper, &path, RenameFlags::NOREPLACE)?;
+        } else {
+            rfs::mkdirat(upper, &path, Mode::from_raw_mode(mode & 0o7777))?;
+        }
+        self.own_new(&path, uid, gid, mode & 0o7777, None);
+        self.lookup_locked(parent, name)
+    }
+
+    pub fn symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &Path,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let _guard = self.change_lock();
+        let (dir, _) = self.prepare_new(parent, name)?;
+        let path = dir.join(name);
+        rfs::symlinkat(target, self.upper()?, &path)?;
+        self.own_new(&path, uid, gid, 0o777, None);
+        self.lookup_locked(parent, name)
+    }
+
+    pub fn link(
+        &self,
+        ino: u64,
+        new_parent: u64,
+        new_name: &OsStr,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let _guard = self.change_lock();
+        let (_, _, kind) = self.node_info(ino)?;
+        if kind == libc::S_IFDIR {
+            return Err(Errno::PERM);
+        }
+        self.copy_up_locked(ino)?;
+        let (dir, _) = self.prepare_new(new_parent, new_name)?;
+        let (_, source, _) = self.node_info(ino)?;
+        let upper = self.upper()?;
+        rfs::linkat(upper, &source, upper, dir.join(new_name), AtFlags::empty())?;
+        self.lookup_locked(new_parent, new_name)
+    }
+
+    /// True when a lower layer of `parent` would show `name` once the upper entry goes.
+    fn lower_has(&self, dir: &Path, dir_layers: &[usize], name: &OsStr) -> FsResult<bool> {
+        let lowers: Vec<usize> = dir_layers.iter().copied().filter(|l| *l != 0).collect();
+        if lowers.is_empty() {
+            return Ok(false);
+        }
+        // The upper may hold a whiteout already; lowers below it are then hidden.
+        Ok(self.resolve(dir, &lowers, name)?.is_some())
+    }
+
+    fn add_whiteout(&self, dir: &Path, name: &OsStr) -> FsResult<()> {
+        let wh = whiteout::whiteout_for(name).ok_or(Errno::NAMETOOLONG)?;
+        match rfs::openat(
+            self.upper()?,
+            dir.join(wh),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes an upper directory that holds only bookkeeping (whiteouts, marker).
+    fn remove_upper_dir(&self, path: &Path) -> FsResult<()> {
+        let upper = self.upper()?;
+        let fd = rfs::openat(
+            upper,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        let mut names = Vec::new();
+        let mut dir = rfs::Dir::new(fd)?;
+        while let Some(entry) = dir.read() {
+            let entry = entry?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
+            if name != "." && name != ".." {
+                if !whiteout::is_reserved(&name) {
+                    return Err(Errno::NOTEMPTY);
+                }
+                names.push(name);
+            }
+        }
+        for name in names {
+            rfs::unlinkat(upper, path.join(name), AtFlags::empty())?;
+        }
+        rfs::unlinkat(upper, path, AtFlags::REMOVEDIR)?;
+        Ok(())
+    }
+
+    pub fn unlink(&self, parent: u64, name: &OsStr, dir_wanted: bool) -> FsResult<()> {
+        if whiteout::is_reserved(name) {
+            return Err(Errno::NOENT);
+        }
+        let _guard = self.change_lock();
+        self.upper()?;
+        let (dir, dir_layers) = self.dir_info(parent)?;
+        let (layer, st, below) = self.resolve(&dir, &dir_layers, name)?.ok_or(Errno::NOENT)?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        if dir_wanted && !is_dir {
+            return Err(Errno::NOTDIR);
+        }
+        if !dir_wanted && is_dir {
+            return Err(Errno::ISDIR);
+        }
+        let path = dir.join(name);
+        if is_dir && !self.list_path(&path, &below)?.is_empty() {
+            return Err(Errno::NOTEMPTY);
+        }
+        let number = self.number_for(layer, &path, &st);
+        self.copy_up_locked(parent)?;
+        let (dir, dir_layers) = self.dir_info(parent)?;
+        let needs_whiteout = self.lower_has(&dir, &dir_layers, name)?;
+        if needs_whiteout && whiteout::whiteout_for(name).is_none() {
+            return Err(Errno::NAMETOOLONG);
+        }
+        if layer == 0 {
+            if is_dir {
+                self.remove_upper_dir(&path)?;
+            } else {
+                rfs::unlinkat(self.upper()?, &path, AtFlags::empty())?;
+            }
+        }
+        if needs_whiteout {
+            self.add_whiteout(&dir, name)?;
+        }
+        write(&self.nodes).unlink(number, parent, &name.to_os_string());
+        Ok(())
+    }
+
+    pub fn rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        new_parent: u64,
+        new_name: &OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
+        if whiteout::is_reserved(name) {
+            return Err(Errno::NOENT);
+        }
+        if whiteout::is_reserved(new_name) {
+            return Err(Errno::INVAL);
+        }
+        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        if flags & !(libc::RENAME_EXCHANGE | libc::RENAME_NOREPLACE) != 0 {
+            return Err(Errno::INVAL);
+        }
+        let _guard = self.change_lock();
+        self.upper()?;
+        let (src_dir, src_layers) = self.dir_info(parent)?;
+        let (dst_dir, dst_layers) = self.dir_info(new_parent)?;
+        let (src_layer, src_st, _) = self
+            .resolve(&src_dir, &src_layers, name)?
+            .ok_or(Errno::NOENT)?;
+        let dst = self.resolve(&dst_dir, &dst_layers, new_name)?;
+        if exchange && dst.is_none() {
+            return Err(Errno::NOENT);
+        }
+        if noreplace && dst.is_some() {
+            return Err(Errno::EXIST);
+        }
+        let src_path = src_dir.join(name);
+        let dst_path = dst_dir.join(new_name);
+        let src_number = self.number_for(src_layer, &src_path, &src_st);
+        let src_is_dir = src_st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let dst_number = dst
+            .as_ref()
+            .map(|(layer, st, _)| self.number_for(*layer, &dst_path, st));
+        if src_number == dst_number.unwrap_or(0) {
+            return Ok(()); // same file: rename(2) does nothing
+        }
+        if let (Some((_, dst_st, dst_below)), false) = (&dst, exchange) {
+            let dst_is_dir = dst_st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            if src_is_dir && !dst_is_dir {
+                return Err(Errno::NOTDIR);
+            }
+            if !src_is_dir && dst_is_dir {
+                return Err(Errno::ISDIR);
+            }
+            if dst_is_dir && !self.list_path(&dst_path, dst_below)?.is_empty() {
+                return Err(Errno::NOTEMPTY);
+            }
+        }
+        // Both ends must be in the upper dir, directories whole and opaque.
+        self.prepare_moved(parent, name, src_number, src_is_dir)?;
+        self.copy_up_locked(new_parent)?;
+        let upper = self.upper()?;
+        let (src_dir, src_layers) = self.dir_info(parent)?;
+        let (dst_dir, _) = self.dir_info(new_parent)?;
+        let src_path = src_dir.join(name);
+        let dst_path = dst_dir.join(new_name);
+        if exchange {
+            let (_, dst_st, _) = dst.as_ref().ok_or(Errno::NOENT)?;
+            let dst_is_dir = dst_st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+            self.prepare_moved(
+                new_parent,
+                new_name,
+                dst_number.ok_or(Errno::NOENT)?,
+                dst_is_dir,
+            )?;
+            rfs::renameat_with(upper, &src_path, upper, &dst_path, RenameFlags::EXCHANGE)?;
+            let mut nodes = write(&self.nodes);
+            let (a, b) = (name.to_os_string(), new_name.to_os_string());
+            nodes.relink(src_number, (parent, &a), (u64::MAX, &b));
+            if let Some(d) = dst_number {
+                nodes.relink(d, (new_parent, &b), (parent, &a));
+            }
+            nodes.relink(src_number, (u64::MAX, &b), (new_parent, &b));
+            return Ok(());
+        }
+        if let Some((dst_layer, dst_st, _)) = &dst {
+            if *dst_layer == 0 && dst_st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                self.remove_upper_dir(&dst_path)?;
+            }
+            if src_is_dir && *dst_layer != 0 {
+                // The moved directory must hide the lower one it now stands on.
+                self.make_opaque(&src_path)?;
+            }
+        }
+        if let Some(wh) = whiteout::whiteout_for(new_name) {
+            match rfs::unlinkat(upper, dst_dir.join(wh), AtFlags::empty()) {
+                Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // A directory moved onto a name that a lower layer has (hidden by a whiteout we
+        // just removed) must also be opaque.
+        if src_is_dir && self.lower_has(&dst_dir, &self.dir_info(new_parent)?.1, new_name)? {
+            self.make_opaque(&src_path)?;
+        }
+        rfs::renameat(upper, &src_path, upper, &dst_path)?;
+        if self.lower_has(&src_dir, &src_layers, name)? {
+            self.add_whiteout(&src_dir, name)?;
+        }
+        let mut nodes = write(&self.nodes);
+        let (a, b) = (name.to_os_string(), new_name.to_os_string());
+        if let Some(d) = dst_number {
+            nodes.unlink(d, new_parent, &b);
+        }
+        nodes.relink(src_number, (parent, &a), (new_parent, &b));
+        Ok(())
+    }
+
+    /// Puts the entry (parent, name) — node `number` — in the upper dir at its own name.
+    fn prepare_moved(&self, parent: u64, name: &OsStr, number: u64, is_dir: bool) -> FsResult<()> {
+        // Make sure the node table knows this entry (a rename may come without lookup).
+        let known = read(&self.nodes).get(number).is_some();
+        if !known {
+            self.lookup(parent, name)?;
+            let result = self.prepare_moved_known(parent, name, number, is_dir);
+            self.forget(number, 1);
+            return result;
+        }
+        self.prepare_moved_known(parent, name, number, is_dir)
+    }
+
+    fn prepare_moved_known(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        number: u64,
+        is_dir: bool,
+    ) -> FsResult<()> {
+        if is_dir {
+            return self.copy_tree_up_locked(number);
+        }
+        self.copy_up_locked(parent)?;
+        let (dir, dir_layers) = self.dir_info(parent)?;
+        let path = dir.join(name);
+        if let Some((0, _, _)) = self.resolve(&dir, &dir_layers, name)? {
+            return Ok(());
+        }
+        // This name is still in a lower layer.
+        let node_layer = self.node_layer(number)?;
+        let node_path = read(&self.nodes).path_of(number).ok_or(Errno::NOENT)?;
+        if node_layer == 0 && node_path != path {
+            // Another name of the same file was copied up: link to it.
+            let upper = self.upper()?;
+            rfs::linkat(upper, &node_path, upper, &path, AtFlags::empty())?;
+            return Ok(());
+        }
+        if node_path == path {
+            return self.copy_up_locked(number);
+        }
+        let (layer, _, _) = self.resolve(&dir, &dir_layers, name)?.ok_or(Errno::NOENT)?;
+        self.copy_path_up(layer, &path)
+    }
+
+    // ---- attributes ----------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn setattr(
+        &self,
+        ino: u64,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
+        fh: Option<u64>,
+    ) -> FsResult<FileAttr> {
+        self.copy_up(ino)?;
+        let (_, path, kind) = self.node_info(ino)?;
+        let upper = self.upper()?;
+        if uid.is_some() || gid.is_some() || mode.is_some() {
+            let _guard = self.change_lock();
+            self.chown_chmod(&path, kind, mode, uid, gid)?;
+        }
+        if let Some(size) = size {
+            let via_handle = fh.and_then(|fh| self.file(fh));
+            match via_handle {
+                Some(file) if rfs::ftruncate(&file.file, size).is_ok() => {}
+                _ => {
+                    let fd = rfs::openat(
+                        upper,
+                        &path,
+                        OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                        Mode::empty(),
+                    )?;
+                    rfs::ftruncate(&fd, size)?;
+                }
+            }
+        }
+        if atime.is_some() || mtime.is_some() {
+            let times = Timestamps {
+                last_access: timespec_of(atime),
+                last_modification: timespec_of(mtime),
+            };
+            rfs::utimensat(upper, rel(&path), &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        self.getattr(ino)
+    }
+
+    fn chown_chmod(
+        &self,
+        path: &Path,
+        kind: u32,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> FsResult<()> {
+        let upper = self.upper()?;
+        let can_record = kind == libc::S_IFREG || kind == libc::S_IFDIR;
+        let recorded = if can_record {
+            self.override_of(0, path)
+        } else {
+            None
+        };
+        let st = rfs::statat(upper, rel(path), AtFlags::SYMLINK_NOFOLLOW)?;
+        if let Some(mut record) = recorded {
+            record.uid = uid.unwrap_or(record.uid);
+            record.gid = gid.unwrap_or(record.gid);
+            if let Some(mode) = mode {
+                record.mode = mode & 0o7777;
+            } else if uid.is_some() || gid.is_some() {
+                record.mode &= !0o6000; // chown clears setuid/setgid
+            }
+            return self.write_override(path, kind, record);
+        }
+        if uid.is_some() || gid.is_some() {
+            let new_uid = uid.unwrap_or(st.st_uid);
+            let new_gid = gid.unwrap_or(st.st_gid);
+            let changed = (new_uid, new_gid) == (st.st_uid, st.st_gid)
+                || rfs::chownat(
+                    upper,
+                    rel(path),
+                    uid.map(rfs::Uid::from_raw),
+                    gid.map(rfs::Gid::from_raw),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .is_ok();
+            if !changed {
+                if !can_record {
+                    return Err(Errno::PERM);
+                }
+                let record = OverrideStat {
+                    uid: new_uid,
+                    gid: new_gid,
+                    mode: mode.unwrap_or(st.st_mode & 0o7777 & !0o6000) & 0o7777,
+                    kind: None,
+                };
+                return self.write_override(path, kind, record);
+            }
+        }
+        if let Some(mode) = mode {
+            if kind != libc::S_IFLNK {
+                rfs::chmodat(
+                    upper,
+                    rel(path),
+                    Mode::from_raw_mode(mode & 0o7777),
+                    AtFlags::empty(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_override(&self, path: &Path, kind: u32, record: OverrideStat) -> FsResult<()> {
+        let upper = self.upper()?;
+        rfs::lsetxattr(
+            self.abs(0, path),
+            OVERRIDE_STAT_XATTR,
+            record.format().as_bytes(),
+            rfs::XattrFlags::empty(),
+        )?;
+        let access = if kind == libc::S_IFDIR { 0o700 } else { 0o600 };
+        rfs::chmodat(
+            upper,
+            rel(path),
+            Mode::from_raw_mode((record.mode | access) & 0o7777),
+            AtFlags::empty(),
+        )?;
+        Ok(())
+    }
+
+    // ---- files ---------------------------------------------------------------------
+
+    fn add_file(&self, file: File) -> u64 {
+        let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        write(&self.files).insert(fh, Arc::new(OpenFile { file }));
+        fh
+    }
+
+    pub fn file(&self, fh: u64) -> Option<Arc<OpenFile>> {
+        read(&self.files).get(&fh).cloned()
+    }
+
+    pub fn release(&self, fh: u64) {
+        write(&self.files).remove(&fh);
+    }
+
+    pub fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+        if writes {
+            self.copy_up(ino)?;
+        }
+        let (layer, path, _) = self.node_info(ino)?;
+        let fd = rfs::openat(
+            &self.layers[layer].fd,
+            rel(&path),
+            open_flags(flags),
+            Mode::empty(),
+        )?;
+        Ok(self.add_file(File::from(fd)))
+    }
+
+    pub fn statfs(&self) -> FsResult<rfs::StatVfs> {
+        Ok(rfs::fstatvfs(&self.layers[0].fd)?)
+    }
+
+    // ---- xattrs ----------------------------------------------------------------------
+
+    pub fn getxattr(&self, ino: u64, name: &OsStr) -> FsResult<Vec<u8>> {
+        if is_private_xattr(name) {
+            return Err(Errno::NODATA);
+        }
+        let (layer, path, _) = self.node_info(ino)?;
+        sys::lgetxattr(&self.abs(layer, &path), &name.to_string_lossy())?.ok_or(Errno::NODATA)
+    }
+
+    pub fn listxattr(&self, ino: u64) -> FsResult<Vec<u8>> {
+        let (layer, path, _) = self.node_info(ino)?;
+        let mut out = Vec::new();
+        for name in sys::llistxattr(&self.abs(layer, &path))? {
+            if !is_private_xattr(&name) {
+                out.extend_from_slice(name.as_bytes());
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn setxattr(&self, ino: u64, name: &OsStr, value: &[u8], flags: i32) -> FsResult<()> {
+        if is_private_xattr(name) {
+            return Err(Errno::PERM);
+        }
+        self.copy_up(ino)?;
+        let (_, path, _) = self.node_info(ino)?;
+        let flags = rfs::XattrFlags::from_bits_truncate(flags as u32);
+        rfs::lsetxattr(self.abs(0, &path), name, value, flags)?;
+        Ok(())
+    }
+
+    pub fn removexattr(&self, ino: u64, name: &OsStr) -> FsResult<()> {
+        if is_private_xattr(name) {
+            return Err(Errno::NODATA);
+        }
+        let (layer, path, _) = self.node_info(ino)?;
+        if sys::lgetxattr(&self.abs(layer, &path), &name.to_string_lossy())?.is_none() {
+            return Err(Errno::NODATA);
+        }
+        self.copy_up(ino)?;
+        rfs::lremovexattr(self.abs(0, &path), name)?;
+        Ok(())
+    }
+
+    pub fn fsyncdir(&self, ino: u64) -> FsResult<()> {
+        let (layer, path, _) = self.node_info(ino)?;
+        if layer != 0 || !self.has_upper {
+            return Ok(());
+        }
+        let fd = rfs::openat(
+            &self.layers[0].fd,
+            rel(&path),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        rfs::fsync(&fd)?;
+        Ok(())
+    }
+}
+
+fn split(path: &Path) -> (&Path, &OsStr) {
+    (
+        path.parent().unwrap_or(Path::new("")),
+        path.file_name().unwrap_or(OsStr::new("")),
+    )
+}
+
+fn exists(dir: &OwnedFd, path: &Path) -> bool {
+    rfs::statat(dir, path, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+fn times_of(st: &Stat) -> Timestamps {
+    Timestamps {
+        last_access: rfs::Timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec as _,
+        },
+        last_modification: rfs::Timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec as _,
+        },
+    }
+}
+
+fn timespec_of(time: Option<fuser::TimeOrNow>) -> rfs::Timespec {
+    match time {
+        None => rfs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rfs::UTIME_OMIT,
+        },
+        Some(fuser::TimeOrNow::Now) => rfs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rfs::UTIME_NOW,
+        },
+        Some(fuser::TimeOrNow::SpecificTime(t)) => {
+            let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+            rfs::Timespec {
+                tv_sec: since.as_secs() as i64,
+                tv_nsec: since.subsec_nanos() as _,
+            }
+        }
+    }
+}
+
+/// Flags for opening the backing file: O_APPEND is dropped (the kernel sends the
+/// offsets; pwrite on an O_APPEND fd would ignore them), write-only becomes read-write
+/// (the writeback cache reads around partial pages), and symlinks are never followed.
+fn open_flags(flags: i32) -> OFlags {
+    let mut flags = flags & !(libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_APPEND);
+    if flags & libc::O_ACCMODE == libc::O_WRONLY {
+        flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR;
+    }
+    OFlags::from_bits_retain(flags as u32) | OFlags::CLOEXEC | OFlags::NOFOLLOW
+}

@@ -1,0 +1,688 @@
+//! The FUSE protocol side: fuser's `Filesystem` trait mapped onto [`Core`]. Each handler
+//! runs a `Result<_, Errno>` body and turns it into exactly one reply.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    AccessFlags, BsdFileFlags, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+
+use super::core::{Core, ListedEntry};
+use super::errno::{Errno, FsResult};
+
+/// Largest read and write the kernel is asked to send (1 MiB).
+pub const MAX_IO: u32 = 1 << 20;
+
+/// A snapshot of a merged directory for one open directory handle. Offsets are
+/// positions in the snapshot (1-based; `.` and `..` first), so seekdir/telldir are
+/// stable; a read from offset 0 after the first takes a new snapshot (rewinddir).
+struct DirStream {
+    path: PathBuf,
+    dir_layers: Vec<usize>,
+    entries: Vec<ListedEntry>,
+    parent: u64,
+    served: bool,
+}
+
+pub struct OverlayFs {
+    core: Core,
+    dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
+    next_dir: AtomicU64,
+    writeback_cache: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl OverlayFs {
+    pub fn new(core: Core, writeback_cache: bool) -> OverlayFs {
+        OverlayFs {
+            core,
+            dirs: Mutex::new(HashMap::new()),
+            next_dir: AtomicU64::new(1),
+            writeback_cache,
+        }
+    }
+
+    fn open_dir(&self, ino: u64) -> FsResult<u64> {
+        let (path, dir_layers, entries) = self.core.list(ino)?;
+        let parent = self.parent_of(ino);
+        let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
+        lock(&self.dirs).insert(
+            fh,
+            Arc::new(Mutex::new(DirStream {
+                path,
+                dir_layers,
+                entries,
+                parent,
+                served: false,
+            })),
+        );
+        Ok(fh)
+    }
+
+    fn parent_of(&self, ino: u64) -> u64 {
+        self.core.parent_of(ino).unwrap_or(ino)
+    }
+
+    fn stream(&self, fh: u64) -> FsResult<Arc<Mutex<DirStream>>> {
+        lock(&self.dirs).get(&fh).cloned().ok_or(Errno::BADF)
+    }
+
+    fn refresh(&self, ino: u64, stream: &mut DirStream, offset: u64) -> FsResult<()> {
+        if offset == 0 && stream.served {
+            let (path, dir_layers, entries) = self.core.list(ino)?;
+            stream.path = path;
+            stream.dir_layers = dir_layers;
+            stream.entries = entries;
+        }
+        stream.served = true;
+        Ok(())
+    }
+}
+
+fn reply_entry(reply: ReplyEntry, result: FsResult<(fuser::FileAttr, u64, Duration)>) {
+    match result {
+        Ok((attr, generation, ttl)) => reply.entry(&ttl, &attr, Generation(generation)),
+        Err(e) => reply.error(e.into()),
+    }
+}
+
+fn reply_empty(reply: ReplyEmpty, result: FsResult<()>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e.into()),
+    }
+}
+
+fn reply_xattr(reply: ReplyXattr, size: u32, result: FsResult<Vec<u8>>) {
+    match result {
+        Ok(data) if size == 0 => reply.size(data.len() as u32),
+        Ok(data) if data.len() > size as usize => reply.error(fuser::Errno::from_i32(libc::ERANGE)),
+        Ok(data) => reply.data(&data),
+        Err(e) => reply.error(e.into()),
+    }
+}
+
+impl Filesystem for OverlayFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
+            | InitFlags::FUSE_READDIRPLUS_AUTO
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_CACHE_SYMLINKS
+            | InitFlags::FUSE_ASYNC_DIO
+            | InitFlags::FUSE_BIG_WRITES;
+        if self.writeback_cache && self.core.has_upper {
+            wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
+        }
+        for flag in wanted.iter() {
+            let _ = config.add_capabilities(flag);
+        }
+        let _ = config.set_max_write(MAX_IO);
+        let _ = config.set_max_readahead(MAX_IO);
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        match self.core.lookup(parent.0, name) {
+            Err(Errno::NOENT) => {
+                // A negative entry: the kernel remembers the name is absent.
+                let ttl = self.core.ttls.upper;
+                let attr = fuser::FileAttr {
+                    ino: INodeNo(0),
+                    size: 0,
+                    blocks: 0,
+                    atime: SystemTime::UNIX_EPOCH,
+                    mtime: SystemTime::UNIX_EPOCH,
+                    ctime: SystemTime::UNIX_EPOCH,
+                    crtime: SystemTime::UNIX_EPOCH,
+                    kind: FileType::RegularFile,
+                    perm: 0,
+                    nlink: 0,
+                    uid: 0,
+                    gid: 0,
+                    rdev: 0,
+                    blksize: 0,
+                    flags: 0,
+                };
+                reply.entry(&ttl, &attr, Generation(0));
+            }
+            other => reply_entry(reply, other),
+        }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.core.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        let result = match fh {
+            Some(fh) => self.core.getattr_open(ino.0, fh.0),
+            None => self.core.getattr(ino.0),
+        };
+        match result {
+            Ok(attr) => reply.attr(&self.core.ttl_of(ino.0), &attr),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        match self
+            .core
+            .setattr(ino.0, mode, uid, gid, size, atime, mtime, fh.map(|f| f.0))
+        {
+            Ok(attr) => reply.attr(&self.core.ttl_of(ino.0), &attr),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.core.readlink(ino.0) {
+            Ok(target) => reply.data(&target),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply_entry(
+            reply,
+            self.core
+                .mknod(parent.0, name, mode, rdev, req.uid(), req.gid()),
+        );
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply_entry(
+            reply,
+            self.core.mkdir(parent.0, name, mode, req.uid(), req.gid()),
+        );
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.core.unlink(parent.0, name, false));
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.core.unlink(parent.0, name, true));
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        reply_entry(
+            reply,
+            self.core
+                .symlink(parent.0, link_name, target, req.uid(), req.gid()),
+        );
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(
+            reply,
+            self.core
+                .rename(parent.0, name, newparent.0, newname, flags.bits()),
+        );
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply_entry(reply, self.core.link(ino.0, newparent.0, newname));
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.core.open(ino.0, flags.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some(file) = self.core.file(fh.0) else {
+            return reply.error(Errno::BADF.into());
+        };
+        READ_BUFFER.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            let size = (size as usize).min(MAX_IO as usize * 2);
+            if buffer.len() < size {
+                buffer.resize(size, 0);
+            }
+            let mut filled = 0;
+            while filled < size {
+                match file
+                    .file
+                    .read_at(&mut buffer[filled..size], offset + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return reply.error(Errno::from(e).into()),
+                }
+            }
+            reply.data(&buffer[..filled]);
+        });
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let Some(file) = self.core.file(fh.0) else {
+            return reply.error(Errno::BADF.into());
+        };
+        match file.file.write_all_at(data, offset) {
+            Ok(()) => reply.written(data.len() as u32),
+            Err(e) => reply.error(Errno::from(e).into()),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.core.release(fh.0);
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let Some(file) = self.core.file(fh.0) else {
+            return reply.error(Errno::BADF.into());
+        };
+        let result = if datasync {
+            file.file.sync_data()
+        } else {
+            file.file.sync_all()
+        };
+        reply_empty(reply, result.map_err(Errno::from));
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.open_dir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let stream = match self.stream(fh.0) {
+            Ok(s) => s,
+            Err(e) => return reply.error(e.into()),
+        };
+        let mut stream = lock(&stream);
+        if let Err(e) = self.refresh(ino.0, &mut stream, offset) {
+            return reply.error(e.into());
+        }
+        let dots = [(ino.0, "."), (stream.parent, "..")];
+        let mut position = offset;
+        while (position as usize) < dots.len() {
+            let (number, name) = dots[position as usize];
+            if reply.add(INodeNo(number), position + 1, FileType::Directory, name) {
+                return reply.ok();
+            }
+            position += 1;
+        }
+        let start = position as usize - dots.len();
+        for (i, entry) in stream.entries.iter().enumerate().skip(start) {
+            let next = (i + dots.len() + 1) as u64;
+            if reply.add(INodeNo(entry.ino), next, entry.kind, &entry.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let stream = match self.stream(fh.0) {
+            Ok(s) => s,
+            Err(e) => return reply.error(e.into()),
+        };
+        let mut stream = lock(&stream);
+        if let Err(e) = self.refresh(ino.0, &mut stream, offset) {
+            return reply.error(e.into());
+        }
+        let mut position = offset as usize;
+        // `.` and `..` carry attributes too but are not lookups.
+        while position < 2 {
+            let number = if position == 0 { ino.0 } else { stream.parent };
+            let name = if position == 0 { "." } else { ".." };
+            match self.core.getattr(number) {
+                Ok(attr) => {
+                    if reply.add(
+                        INodeNo(number),
+                        position as u64 + 1,
+                        name,
+                        &Duration::ZERO,
+                        &attr,
+                        Generation(0),
+                    ) {
+                        return reply.ok();
+                    }
+                }
+                Err(e) => return reply.error(e.into()),
+            }
+            position += 1;
+        }
+        let start = position - 2;
+        for i in start..stream.entries.len() {
+            let entry = &stream.entries[i];
+            let next = (i + 3) as u64;
+            let (attr, generation, ttl) =
+                match self
+                    .core
+                    .lookup_listed(ino.0, &stream.path, &stream.dir_layers, entry)
+                {
+                    Ok(found) => found,
+                    Err(_) => continue, // vanished since the snapshot
+                };
+            if reply.add(
+                attr.ino,
+                next,
+                &entry.name,
+                &ttl,
+                &attr,
+                Generation(generation),
+            ) {
+                // Not sent: undo the lookup it counted.
+                self.core.forget(attr.ino.0, 1);
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        lock(&self.dirs).remove(&fh.0);
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.core.fsyncdir(ino.0));
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        match self.core.statfs() {
+            Ok(st) => reply.statfs(
+                st.f_blocks,
+                st.f_bfree,
+                st.f_bavail,
+                st.f_files,
+                st.f_ffree,
+                st.f_bsize as u32,
+                255,
+                st.f_frsize as u32,
+            ),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply_empty(reply, self.core.setxattr(ino.0, name, value, flags));
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        reply_xattr(reply, size, self.core.getxattr(ino.0, name));
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        reply_xattr(reply, size, self.core.listxattr(ino.0));
+    }
+
+    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        reply_empty(reply, self.core.removexattr(ino.0, name));
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        // default_permissions: the kernel checks modes itself.
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        match self
+            .core
+            .create(parent.0, name, mode, flags, req.uid(), req.gid())
+        {
+            Ok((attr, generation, ttl, fh)) => reply.created(
+                &ttl,
+                &attr,
+                Generation(generation),
+                FileHandle(fh),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let Some(file) = self.core.file(fh.0) else {
+            return reply.error(Errno::BADF.into());
+        };
+        let flags = rustix::fs::FallocateFlags::from_bits_retain(mode as u32);
+        reply_empty(
+            reply,
+            rustix::fs::fallocate(&file.file, flags, offset, length).map_err(Errno::from),
+        );
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let Some(file) = self.core.file(fh.0) else {
+            return reply.error(Errno::BADF.into());
+        };
+        let position = match whence {
+            libc::SEEK_DATA => rustix::fs::SeekFrom::Data(offset as u64),
+            libc::SEEK_HOLE => rustix::fs::SeekFrom::Hole(offset as u64),
+            libc::SEEK_SET => rustix::fs::SeekFrom::Start(offset as u64),
+            libc::SEEK_CUR => rustix::fs::SeekFrom::Current(offset),
+            libc::SEEK_END => rustix::fs::SeekFrom::End(offset),
+            _ => return reply.error(Errno::INVAL.into()),
+        };
+        match rustix::fs::seek(&file.file, position) {
+            Ok(at) => reply.offset(at as i64),
+            Err(e) => reply.error(Errno::from(e).into()),
+        }
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        _flags: fuser::CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        let (Some(from), Some(to)) = (self.core.file(fh_in.0), self.core.file(fh_out.0)) else {
+            return reply.error(Errno::BADF.into());
+        };
+        let (mut off_in, mut off_out) = (offset_in, offset_out);
+        match rustix::fs::copy_file_range(
+            &from.file,
+            Some(&mut off_in),
+            &to.file,
+            Some(&mut off_out),
+            len.min(u32::MAX as u64 / 2) as usize,
+        ) {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(Errno::from(e).into()),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! burrow's overlay filesystem: N read-only lower layers and one writable upper dir
+//! merged into one tree, served over FUSE.
+//!
+//! Theory of operation.
+//!
+//! *Layers.* Layer 0 is the upper dir (when there is one), then the lowers, top first.
+//! Every layer is in OCI layer-diff form: `.wh.NAME` hides NAME of the layers below,
+//! `.wh..wh..opq` in a directory hides everything below it; burrow writes its own
+//! changes to the upper dir in the same form, so the upper dir *is* the container's
+//! layer diff. Kernel-style whiteouts (char device 0:0) in lowers are honoured too.
+//!
+//! *Lookup.* A directory node remembers the layers merged into it (top first, cut at an
+//! opaque dir, a whiteout or a non-directory). A name is looked for in those layers in
+//! order; the first layer that has it wins, a whiteout in a layer before that hides it.
+//! Paths are walked relative to each layer's root fd, and only through directories
+//! already proven to be directories in that layer, so a symlink in a lower layer is
+//! never followed on the host (a link to `/etc/passwd` stays a link, resolved by the
+//! container inside the merged root).
+//!
+//! *Inode numbers.* fuser uses `st_ino` as the node id. burrow derives it from the
+//! file's inode number in its layer (tagged when layers sit on different filesystems);
+//! copy-up stores the old number in `user.burrow.origin` on the upper copy, so numbers
+//! are stable for the life of the mount and across remounts, and hard links share one
+//! node (see `nodes.rs`).
+//!
+//! *Copy-up.* Any change to a lower entry (open for write, truncate, chmod, chown,
+//! utimens, setxattr, link, rename) first copies it to the upper dir: parents first,
+//! then the entry, built under a temporary name in the work dir — data with
+//! `copy_file_range` over the data extents only (holes stay holes, reflinks where the
+//! filesystem can), xattrs, owner, mode, times — and renamed into place, so a crash
+//! leaves either no copy or a whole one. Removing a name that a lower layer has leaves a
+//! `.wh.NAME` whiteout; creating a directory where one was whited out makes it opaque.
+//!
+//! *Renaming directories* from lower layers works (fuse-overlayfs says EXDEV): the
+//! directory's merged tree is copied up whole and made opaque, then renamed in the
+//! upper dir. That costs a copy of the tree (data is reflinked where possible); the
+//! kernel's redirect_dir avoids it, burrow does not do that yet.
+//!
+//! *Ownership.* When the disk cannot hold an owner (an id outside the user namespace),
+//! the owner and mode live in `user.containers.override_stat` (see
+//! [`crate::ownership`]), are shown by getattr and updated by chown/chmod. The kernel
+//! checks permissions against what getattr shows (`default_permissions`).
+//!
+//! *Caching and threads.* Every change goes through the overlay, so the kernel may cache
+//! entries and attributes for long (a day for lower entries, a second for upper ones),
+//! keep page cache across opens and use the writeback cache. Negative lookups are cached
+//! too. Requests are served by several threads, each on its own clone of the /dev/fuse
+//! fd; namespace changes take one lock, reads, writes, lookups and listings do not.
+//!
+//! *Mounting.* Inside a user namespace that owns the mount namespace, the server mounts
+//! FUSE itself through /dev/fuse (with `allow_other`, so every container uid can use
+//! it); outside one, fuser falls back to the setuid `fusermount3`.
+
+mod core;
+mod errno;
+mod fuse;
+mod nodes;
+pub mod options;
+mod whiteout;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustix::fs::{self as rfs, Mode, OFlags};
+use thiserror::Error;
+
+pub use self::core::ORIGIN_XATTR;
+pub use self::errno::Errno;
+pub use self::whiteout::OPAQUE as OPAQUE_MARKER;
+
+/// What the overlay merges and how it is served.
+#[derive(Clone, Debug)]
+pub struct OverlayConfig {
+    /// Read-only layers, top first (the order of `lowerdir=`).
+    pub lowers: Vec<PathBuf>,
+    /// The writable layer; None for a read-only overlay.
+    pub upper: Option<PathBuf>,
+    /// Scratch dir on the upper's filesystem for copy-up (required with `upper`).
+    pub work: Option<PathBuf>,
+    /// Server threads (each with its own /dev/fuse clone).
+    pub threads: usize,
+    /// How long the kernel may cache entries and attributes of lower files.
+    pub lower_ttl: Duration,
+    /// The same for upper files and negative lookups.
+    pub upper_ttl: Duration,
+    pub writeback_cache: bool,
+    /// Let every uid use the mount (default: when inside a user namespace).
+    pub allow_other: Option<bool>,
+    /// The mount's source name in /proc/mounts.
+    pub fsname: String,
+}
+
+impl Default for OverlayConfig {
+    fn default() -> OverlayConfig {
+        OverlayConfig {
+            lowers: Vec::new(),
+            upper: None,
+            work: None,
+            threads: 4,
+            lower_ttl: Duration::from_secs(86400),
+            upper_ttl: Duration::from_secs(1),
+            writeback_cache: true,
+            allow_other: None,
+            fsname: "burrow-overlay".into(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum OverlayError {
+    #[error("invalid overlay configuration: {0}")]
+    Config(String),
+    #[error("failed to open layer {path}: {source}")]
+    Layer {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to mount the overlay at {mountpoint}: {source}{hint}")]
+    Mount {
+        mountpoint: PathBuf,
+        #[source]
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("the overlay at {mountpoint} stopped with an error: {source}")]
+    Serve {
+        mountpoint: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A configured overlay, ready to mount.
+pub struct Overlay {
+    fs: fuse::OverlayFs,
+    config: OverlayConfig,
+}
+
+impl Overlay {
+    /// Opens the layers and checks the configuration.
+    pub fn new(config: OverlayConfig) -> Result<Overlay, OverlayError> {
+        if config.lowers.is_empty() && config.upper.is_none() {
+            return Err(OverlayError::Config("no layers given".into()));
+        }
+        if config.upper.is_some() != config.work.is_some() {
+            return Err(OverlayError::Config(
+                "upperdir and workdir go together".into(),
+            ));
+        }
+        let mut paths: Vec<PathBuf> = Vec::new();
+        paths.extend(config.upper.iter().cloned());
+        paths.extend(config.lowers.iter().cloned());
+        let mut devices: HashMap<u64, u64> = HashMap::new();
+        let mut layers = Vec::new();
+        for path in paths {
+            let fd = open_dir(&path)?;
+            let st = rfs::fstat(&fd).map_err(|e| OverlayError::Layer {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+            let next = devices.len() as u64;
+            let dev_index = *devices.entry(st.st_dev).or_insert(next);
+            let path = std::fs::canonicalize(&path).map_err(|source| OverlayError::Layer {
+                path: path.clone(),
+                source,
+            })?;
+            layers.push(core::Layer {
+                path,
+                fd,
+                dev_index,
+            });
+        }
+        if devices.len() > 128 {
+            return Err(OverlayError::Config(
+                "layers span too many filesystems".into(),
+            ));
+        }
+        let work = match (&config.work, &config.upper) {
+            (Some(work), Some(upper)) => Some(prepare_work(work, upper)?),
+            _ => None,
+        };
+        let core = core::Core::new(
+            layers,
+            config.upper.is_some(),
+            work,
+            core::Ttls {
+                lower: config.lower_ttl,
+                upper: config.upper_ttl,
+            },
+        )
+        .map_err(|e| OverlayError::Config(format!("cannot read the layers: errno {}", e.0)))?;
+        Ok(Overlay {
+            fs: fuse::OverlayFs::new(core, config.writeback_cache),
+            config,
+        })
+    }
+
+    fn fuser_config(&self) -> fuser::Config {
+        let in_user_ns = in_user_namespace();
+        let root = rustix::process::geteuid().is_root();
+        let mut options = vec![
+            fuser::MountOption::FSName(self.config.fsname.clone()),
+            fuser::MountOption::Subtype("burrow-overlay".into()),
+            fuser::MountOption::DefaultPermissions,
+        ];
+        if self.config.upper.is_none() {
+            options.push(fuser::MountOption::RO);
+        }
+        if in_user_ns || root {
+            // setuid binaries inside the container (su, passwd) keep working; a user
+            // namespace confines what they can gain.
+            options.push(fuser::MountOption::Suid);
+        }
+        let mut config = fuser::Config::default();
+        config.mount_options = options;
+        config.acl = if self.config.allow_other.unwrap_or(in_user_ns || root) {
+            fuser::SessionACL::All
+        } else {
+            fuser::SessionACL::Owner
+        };
+        config.n_threads = Some(self.config.threads.max(1));
+        config.clone_fd = true;
+        config
+    }
+
+    fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::OverlayFs>, OverlayError> {
+        let config = self.fuser_config();
+        fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
+            let hint = match source.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EPERM) => {
+                    " (is /dev/fuse 0666, and fusermount3 installed outside a user namespace?)"
+                }
+                Some(libc::ENOENT) | Some(libc::ENODEV) => " (is the fuse module loaded?)",
+                _ => "",
+            };
+            OverlayError::Mount {
+                mountpoint: mountpoint.to_path_buf(),
+                source,
+                hint,
+            }
+        })
+    }
+
+    /// Mounts at `mountpoint` and serves from background threads until the handle is
+    /// dropped or unmounted.
+    pub fn mount(self, mountpoint: &Path) -> Result<MountHandle, OverlayError> {
+        let session = self.session(mountpoint)?;
+        let background = session.spawn().map_err(|source| OverlayError::Mount {
+            mountpoint: mountpoint.to_path_buf(),
+            source,
+            hint: "",
+        })?;
+        Ok(MountHandle {
+            session: Some(background),
+            mountpoint: mountpoint.to_path_buf(),
+        })
+    }
+
+    /// Mounts at `mountpoint` and serves until it is unmounted.
+    pub fn serve_foreground(self, mountpoint: &Path) -> Result<(), OverlayError> {
+        let session = self.session(mountpoint)?;
+        session.run().map_err(|source| OverlayError::Serve {
+            mountpoint: mountpoint.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// A mounted overlay; dropping it unmounts and stops the server threads.
+pub struct MountHandle {
+    session: Option<fuser::BackgroundSession>,
+    mountpoint: PathBuf,
+}
+
+impl MountHandle {
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Serves until the filesystem is unmounted from outside (`umount`,
+    /// `fusermount3 -u`).
+    pub fn wait(mut self) -> Result<(), OverlayError> {
+        match self.session.take() {
+            Some(session) => session.join().map_err(|source| OverlayError::Serve {
+                mountpoint: self.mountpoint.clone(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Unmounts and waits for the server threads.
+    pub fn unmount(mut self) -> Result<(), OverlayError> {
+        match self.session.take() {
+            Some(session) => session
+                .umount_and_join()
+                .map_err(|source| OverlayError::Serve {
+                    mountpoint: self.mountpoint.clone(),
+                    source,
+                }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for MountHandle {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            if let Err(e) = session.umount_and_join() {
+                log::warn!("unmounting {}: {e}", self.mountpoint.display());
+            }
+        }
+    }
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, OverlayError> {
+    rfs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| OverlayError::Layer {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
+}
+
+/// Opens the work dir, checks it shares the upper's filesystem, and removes temporary
+/// copies a killed server left behind.
+fn prepare_work(work: &Path, upper: &Path) -> Result<OwnedFd, OverlayError> {
+    let fd = open_dir(work)?;
+    let work_dev = rfs::fstat(&fd).map(|s| s.st_dev).ok();
+    let upper_dev = rfs::stat(upper).map(|s| s.st_dev).ok();
+    if work_dev != upper_dev {
+        return Err(OverlayError::Config(format!(
+            "workdir {} must be on the same filesystem as upperdir {}",
+            work.display(),
+            upper.display()
+        )));
+    }
+    if let Ok(entries) = std::fs::read_dir(work) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("#burrow-") {
+                crate::unpack::remove_tree_forcefully(&entry.path());
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(fd)
+}
+
+/// True when this process is not in the initial user namespace.
+pub fn in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields != ["0", "0", "4294967295"]
+        }
+        Err(_) => false,
+    }
+}
