@@ -1,5 +1,6 @@
 //! The `burrow` binary. Invoked as `burrow-oci` it is the runc-compatible
-//! runtime (`burrow oci …`), so podman, containerd and CRI-O can drive it.
+//! runtime (`burrow oci …`), so podman, containerd and CRI-O can drive it; invoked
+//! as `burrow-overlay` it is the overlay filesystem with fuse-overlayfs's command line.
 
 mod commands;
 mod oci_log;
@@ -15,6 +16,8 @@ fn main() {
         .unwrap_or_default();
     let code = if invoked_as == "burrow-oci" {
         commands::oci::main(args)
+    } else if invoked_as == "burrow-overlay" {
+        commands::overlay::main(args)
     } else {
         let cli = commands::Cli::parse_from(args);
         commands::dispatch(cli)

@@ -1,6 +1,7 @@
 //! Top-level commands; one module per command.
 
 pub mod oci;
+pub mod overlay;
 
 use clap::{Parser, Subcommand};
 
