@@ -4,6 +4,7 @@ use crate::digest::DigestError;
 use crate::manifest::ManifestError;
 use crate::platform::PlatformError;
 use crate::reference::ReferenceError;
+use crate::registry::RegistryError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,4 +19,6 @@ pub enum Error {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod platform;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

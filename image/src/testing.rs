@@ -359,6 +359,16 @@ impl TestImage {
         out
     }
 
+    /// Writes skopeo's `dir:` layout (any manifest type, blobs copied as they are).
+    pub fn write_dir_layout(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (digest, bytes) in self.blobs().into_iter().skip(1) {
+            std::fs::write(dir.join(digest.hex()), bytes)?;
+        }
+        std::fs::write(dir.join("manifest.json"), &self.manifest)?;
+        std::fs::write(dir.join("version"), "Directory Transport Version: 1.1\n")
+    }
+
     /// Writes an OCI image layout (what `skopeo copy oci:DIR:TAG` reads).
     pub fn write_oci_layout(&self, dir: &Path, tag: &str) -> io::Result<()> {
         let blob_dir = dir.join("blobs/sha256");

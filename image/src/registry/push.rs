@@ -1,0 +1,223 @@
+//! Push: blobs first (skipping those the registry has), then the manifest.
+//!
+//! For each blob of the image (config and layers, in parallel): `HEAD` the blob; if it
+//! is missing, `POST /v2/NAME/blobs/uploads/` opens an upload session and one `PUT` to
+//! its `Location` with `?digest=` sends the whole blob (monolithic upload). When every
+//! blob is there, the manifest is `PUT` under the tag (or digest) with its own media
+//! type, byte for byte as stored, so its digest is unchanged. The registry's
+//! `Docker-Content-Digest` answer is checked against it.
+
+use super::pull::{is_transient, run_parallel};
+use super::{Access, Body, Client, RegistryError, Scope};
+use crate::digest::Digest;
+use crate::manifest::{parse_manifest, BlobRef, ImageParts, Manifest, ManifestError};
+use crate::progress::{Progress, ProgressEvent};
+use crate::reference::Reference;
+use crate::store::Store;
+
+/// Pushes the stored image `source` (a name or id) as `destination`; returns the
+/// manifest digest.
+pub fn push(
+    client: &Client,
+    store: &Store,
+    source: &str,
+    destination: &Reference,
+    progress: &dyn Progress,
+) -> Result<Digest, RegistryError> {
+    let image = store.find_image(source)?;
+    let manifest_bytes = store.read_blob(&image.manifest)?;
+    let parsed = parse_manifest(&manifest_bytes, Some(&image.manifest_media_type))?;
+    let Manifest::Image(manifest) = parsed.manifest else {
+        return Err(ManifestError::UnknownManifestType(parsed.media_type).into());
+    };
+    let parts = ImageParts::of(&manifest)?;
+    let blobs: Vec<&BlobRef> = parts.blobs().collect();
+    run_parallel(
+        client.options().max_concurrent_transfers,
+        blobs.len(),
+        |i| upload_blob_with_retry(client, store, destination, blobs[i], progress),
+    )?;
+    let host = destination.registry_host();
+    let repository = destination.path();
+    let path = format!(
+        "/v2/{repository}/manifests/{}",
+        destination.manifest_reference()
+    );
+    let response = client.send(
+        &Scope {
+            host,
+            repository,
+            access: Access::Push,
+        },
+        "PUT",
+        &path,
+        &[("Content-Type", &image.manifest_media_type)],
+        &Body::Bytes(&manifest_bytes),
+    )?;
+    if !matches!(response.status, 200 | 201) {
+        return Err(RegistryError::Status {
+            action: "upload manifest".to_string(),
+            url: response.url.clone(),
+            status: response.status,
+            detail: response.detail(),
+        });
+    }
+    if let Some(answer) = response
+        .header("docker-content-digest")
+        .and_then(|d| Digest::parse(d).ok())
+    {
+        if answer != image.manifest {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("pushed manifest {destination}"),
+                expected: image.manifest.clone(),
+                actual: answer,
+            });
+        }
+    }
+    Ok(image.manifest)
+}
+
+fn upload_blob_with_retry(
+    client: &Client,
+    store: &Store,
+    destination: &Reference,
+    blob: &BlobRef,
+    progress: &dyn Progress,
+) -> Result<(), RegistryError> {
+    let attempts = client.options().attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        match upload_blob(client, store, destination, blob, progress) {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < attempts && is_transient(&error) => {
+                progress.event(ProgressEvent::Retrying {
+                    digest: blob.digest.clone(),
+                    attempt,
+                    error: error.to_string(),
+                });
+                std::thread::sleep(std::time::Duration::from_millis(200 << (attempt - 1)));
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn upload_blob(
+    client: &Client,
+    store: &Store,
+    destination: &Reference,
+    blob: &BlobRef,
+    progress: &dyn Progress,
+) -> Result<(), RegistryError> {
+    let host = destination.registry_host();
+    let repository = destination.path();
+    let head = client.send(
+        &Scope {
+            host,
+            repository,
+            access: Access::Push,
+        },
+        "HEAD",
+        &format!("/v2/{repository}/blobs/{}", blob.digest),
+        &[],
+        &Body::Empty,
+    )?;
+    if head.status == 200 {
+        progress.event(ProgressEvent::Exists {
+            digest: blob.digest.clone(),
+        });
+        return Ok(());
+    }
+    let size = store.blob_size(&blob.digest)?;
+    progress.event(ProgressEvent::Started {
+        digest: blob.digest.clone(),
+        size,
+    });
+    let start = client.send(
+        &Scope {
+            host,
+            repository,
+            access: Access::Push,
+        },
+        "POST",
+        &format!("/v2/{repository}/blobs/uploads/"),
+        &[("Content-Length", "0")],
+        &Body::Empty,
+    )?;
+    if start.status != 202 {
+        return Err(RegistryError::Status {
+            action: "start blob upload at".to_string(),
+            url: start.url.clone(),
+            status: start.status,
+            detail: start.detail(),
+        });
+    }
+    let location = start
+        .header("location")
+        .map(str::to_string)
+        .ok_or_else(|| RegistryError::Status {
+            action: "start blob upload (no Location header) at".to_string(),
+            url: start.url.clone(),
+            status: start.status,
+            detail: String::new(),
+        })?;
+    let location = absolute_location(&start.url, &location);
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let target = format!("{location}{separator}digest={}", blob.digest);
+    let put = client.send(
+        &Scope {
+            host,
+            repository,
+            access: Access::Push,
+        },
+        "PUT",
+        &target,
+        &[("Content-Type", "application/octet-stream")],
+        &Body::File(store.blob_path(&blob.digest), size),
+    )?;
+    if put.status != 201 {
+        return Err(RegistryError::Status {
+            action: format!("upload blob {} to", blob.digest),
+            url: put.url.clone(),
+            status: put.status,
+            detail: put.detail(),
+        });
+    }
+    progress.event(ProgressEvent::Finished {
+        digest: blob.digest.clone(),
+    });
+    Ok(())
+}
+
+/// Resolves an upload `Location` (absolute, or a path on the same origin).
+fn absolute_location(request_url: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let origin_end = request_url
+        .find("://")
+        .and_then(|i| request_url[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(request_url.len());
+    format!("{}{location}", &request_url[..origin_end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::absolute_location;
+
+    #[test]
+    fn upload_locations_resolve_against_the_origin() {
+        assert_eq!(
+            absolute_location(
+                "http://h:5000/v2/a/blobs/uploads/",
+                "/v2/a/blobs/uploads/x?s=1"
+            ),
+            "http://h:5000/v2/a/blobs/uploads/x?s=1"
+        );
+        assert_eq!(
+            absolute_location("http://h/v2/", "https://other/upload"),
+            "https://other/upload"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Registry misbehaviour the pull must survive with one clear error and an unchanged
+//! store: bytes that do not match their digest, unknown media types, a registry that
+//! goes away in the middle of a blob. A real registry never serves these, so a scripted
+//! server plays the registry (see `image_support::fake`).
+
+mod image_support;
+
+use burrow_image::digest::Digest;
+use burrow_image::progress::ProgressEvent;
+use burrow_image::registry::{self, RegistryError};
+use burrow_image::store::StoreError;
+use burrow_image::testing::TarUnpacker;
+use burrow_image::Platform;
+use burrow_tests::Sandbox;
+use image_support::fake::{routes_for, FakeRegistry, Route};
+use image_support::*;
+
+fn pull_from(
+    fake: &FakeRegistry,
+    store: &burrow_image::Store,
+    name: &str,
+    events: &Events,
+) -> Result<burrow_image::ImageRecord, RegistryError> {
+    registry::pull(
+        &client(None),
+        store,
+        &fake.reference(name),
+        &Platform::default(),
+        &TarUnpacker,
+        events,
+    )
+}
+
+#[test]
+fn a_layer_whose_bytes_do_not_match_its_digest_is_not_stored() {
+    let sandbox = Sandbox::new("image-bad-layer");
+    let image = busybox_image("bad", false);
+    let mut routes = routes_for(&image, "x/app", "1");
+    let victim = Digest::sha256_of(&image.layers[1].0);
+    let path = format!("/v2/x/app/blobs/{victim}");
+    let mut forged = image.layers[1].0.clone();
+    forged[10] ^= 0xff;
+    routes.insert(path, Route::ok("application/octet-stream", forged));
+    let fake = FakeRegistry::start(routes);
+    let store = store(&sandbox, "s");
+    let error = pull_from(&fake, &store, "x/app:1", &Events::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            RegistryError::Store(StoreError::DigestMismatch { .. })
+        ),
+        "{message}"
+    );
+    assert!(message.contains(&victim.to_string()), "{message}");
+    let (images, blobs, layers, temps) = snapshot(&store);
+    assert_eq!(images, 0);
+    assert!(!blobs.contains(&victim), "forged blob stored");
+    assert!(!layers.contains(&image.layers[1].2));
+    assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn a_manifest_that_does_not_match_the_requested_digest_is_refused() {
+    let sandbox = Sandbox::new("image-bad-manifest");
+    let image = busybox_image("m", false);
+    let other = busybox_image("other", false);
+    let mut routes = routes_for(&image, "x/app", "1");
+    routes.insert(
+        format!("/v2/x/app/manifests/{}", image.manifest_digest()),
+        Route::ok(&other.manifest_media_type, other.manifest.clone()),
+    );
+    let mut lying = Route::ok(&image.manifest_media_type, image.manifest.clone());
+    lying.headers.push((
+        "Docker-Content-Digest".into(),
+        other.manifest_digest().to_string(),
+    ));
+    routes.insert("/v2/x/app/manifests/lying".into(), lying);
+    let fake = FakeRegistry::start(routes);
+    let store = store(&sandbox, "s");
+    let by_digest = format!("x/app@{}", image.manifest_digest());
+    for name in [by_digest.as_str(), "x/app:lying"] {
+        let error = pull_from(&fake, &store, name, &Events::default()).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            matches!(error, RegistryError::DigestMismatch { .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("digest mismatch for manifest"),
+            "{message}"
+        );
+        assert_eq!(snapshot(&store), (0, vec![], vec![], vec![]));
+    }
+}
+
+#[test]
+fn unknown_layer_media_types_fail_before_any_download() {
+    let sandbox = Sandbox::new("image-bad-type");
+    let image = busybox_image("u", false);
+    let manifest = String::from_utf8(image.manifest.clone()).unwrap().replace(
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+        "application/x-mystery",
+    );
+    let mut routes = routes_for(&image, "x/app", "1");
+    routes.insert(
+        "/v2/x/app/manifests/1".into(),
+        Route::ok(&image.manifest_media_type, manifest.into_bytes()),
+    );
+    let fake = FakeRegistry::start(routes);
+    let store = store(&sandbox, "s");
+    let events = Events::default();
+    let message = pull_from(&fake, &store, "x/app:1", &events)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("unsupported layer media type \"application/x-mystery\""),
+        "{message}"
+    );
+    assert_eq!(
+        events.count(|e| matches!(e, ProgressEvent::Started { .. })),
+        0
+    );
+    assert_eq!(snapshot(&store), (0, vec![], vec![], vec![]));
+}
+
+#[test]
+fn a_registry_that_goes_away_mid_blob_fails_after_retries_and_stores_no_part() {
+    let sandbox = Sandbox::new("image-gone");
+    let image = busybox_image("gone", false);
+    let mut routes = routes_for(&image, "x/app", "1");
+    let victim = Digest::sha256_of(&image.layers[0].0);
+    let path = format!("/v2/x/app/blobs/{victim}");
+    let mut cut = Route::ok("application/octet-stream", image.layers[0].0.clone());
+    cut.vanish_after = Some(image.layers[0].0.len() / 2);
+    routes.insert(path, cut);
+    let fake = FakeRegistry::start(routes);
+    let store = store(&sandbox, "s");
+    let events = Events::default();
+    let client = burrow_image::registry::Client::new(burrow_image::registry::RegistryOptions {
+        credentials: burrow_image::registry::Credentials::none(),
+        max_concurrent_transfers: 1,
+        ..Default::default()
+    });
+    let error = registry::pull(
+        &client,
+        &store,
+        &fake.reference("x/app:1"),
+        &Platform::default(),
+        &TarUnpacker,
+        &events,
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains(&fake.host), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    assert_eq!(
+        events.count(|e| matches!(e, ProgressEvent::Retrying { .. })),
+        2,
+        "two retries before giving up: {message}"
+    );
+    let (images, blobs, layers, temps) = snapshot(&store);
+    assert_eq!(images, 0);
+    assert!(!blobs.contains(&victim), "a partial blob was stored");
+    assert!(layers.is_empty());
+    assert!(temps.is_empty(), "{temps:?}");
+}
