@@ -1,5 +1,6 @@
 //! Top-level commands; one module per command.
 
+pub mod net;
 pub mod oci;
 pub mod overlay;
 
@@ -27,6 +28,8 @@ enum Command {
     },
     /// Print version information.
     Version,
+    #[command(hide = true, name = "net-helper")]
+    NetHelper(net::NetHelperArgs),
 }
 
 pub fn dispatch(cli: Cli) -> i32 {
@@ -36,6 +39,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             argv.extend(args);
             oci::main(argv)
         }
+        Command::NetHelper(args) => net::main(args),
         Command::Version => {
             println!("burrow version {}", env!("CARGO_PKG_VERSION"));
             0

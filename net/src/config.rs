@@ -1,0 +1,139 @@
+//! What one container's network looks like: addresses, MTU, the host-loopback opt-in,
+//! DNS upstreams, published ports and the bounds on the flow tables.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::publish::PortMapping;
+
+/// The network of one container.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// MTU of `eth0` and of the stack's interface.
+    pub mtu: u32,
+    /// The container's address on `eth0`.
+    pub container_ip: Ipv4Addr,
+    /// Prefix length of the container's subnet.
+    pub prefix_len: u8,
+    /// The stack's address: the container's default gateway.
+    pub gateway_ip: Ipv4Addr,
+    /// The stack's DNS address (written to the container's resolv.conf).
+    pub dns_ip: Ipv4Addr,
+    /// Map the gateway address to the host's 127.0.0.1 (off by default, like
+    /// slirp4netns `--disable-host-loopback`).
+    pub host_loopback: bool,
+    /// Resolvers that DNS queries are forwarded to; empty means the host's
+    /// `/etc/resolv.conf` (see [`crate::dns::host_resolvers`]).
+    pub dns_upstreams: Vec<SocketAddr>,
+    /// Names the stack's DNS server answers itself, before forwarding.
+    pub local_names: Vec<(String, Ipv4Addr)>,
+    /// Ports published on the host.
+    pub publish: Vec<PortMapping>,
+    pub limits: Limits,
+}
+
+/// Bounds that keep a container that floods SYNs or datagrams from growing the stack.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// TCP connections (both directions) at once; a SYN beyond it is answered with RST.
+    pub max_tcp_flows: usize,
+    /// UDP flows at once; a datagram that would open one more is dropped.
+    pub max_udp_flows: usize,
+    /// DNS queries waiting for an upstream answer; more are dropped.
+    pub max_dns_pending: usize,
+    /// ICMP echo flows at once.
+    pub max_ping_flows: usize,
+    /// A UDP flow with no datagram either way for this long is closed.
+    pub udp_idle: Duration,
+    /// A host-side connect that has not finished by then is refused to the container.
+    pub tcp_connect_timeout: Duration,
+    /// An upstream DNS server that has not answered by then is skipped.
+    pub dns_timeout: Duration,
+    /// Receive and send buffer of each smoltcp TCP socket, bytes.
+    pub tcp_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_tcp_flows: 1024,
+            max_udp_flows: 512,
+            max_dns_pending: 256,
+            max_ping_flows: 64,
+            udp_idle: Duration::from_secs(60),
+            tcp_connect_timeout: Duration::from_secs(30),
+            dns_timeout: Duration::from_secs(2),
+            tcp_buffer: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            mtu: 65520,
+            container_ip: Ipv4Addr::new(10, 0, 2, 100),
+            prefix_len: 24,
+            gateway_ip: Ipv4Addr::new(10, 0, 2, 2),
+            dns_ip: Ipv4Addr::new(10, 0, 2, 3),
+            host_loopback: false,
+            dns_upstreams: Vec::new(),
+            local_names: Vec::new(),
+            publish: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl NetConfig {
+    /// Whether `addr` is inside the container's subnet.
+    pub fn in_subnet(&self, addr: Ipv4Addr) -> bool {
+        let mask = prefix_mask(self.prefix_len);
+        u32::from(addr) & mask == u32::from(self.container_ip) & mask
+    }
+
+    /// The names the DNS server answers itself: the configured ones, plus
+    /// `host.containers.internal` and `host.docker.internal` for the gateway when the
+    /// host's loopback is reachable.
+    pub fn answered_names(&self) -> Vec<(String, Ipv4Addr)> {
+        let mut names = self.local_names.clone();
+        if self.host_loopback {
+            for name in ["host.containers.internal", "host.docker.internal"] {
+                names.push((name.to_string(), self.gateway_ip));
+            }
+        }
+        names
+    }
+}
+
+fn prefix_mask(prefix_len: u8) -> u32 {
+    match prefix_len {
+        0 => 0,
+        n if n >= 32 => u32::MAX,
+        n => u32::MAX << (32 - u32::from(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_subnet_is_slirp4netns_plan() {
+        let config = NetConfig::default();
+        assert!(config.in_subnet(Ipv4Addr::new(10, 0, 2, 7)));
+        assert!(!config.in_subnet(Ipv4Addr::new(10, 0, 3, 7)));
+        assert_eq!(prefix_mask(0), 0);
+        assert_eq!(prefix_mask(32), u32::MAX);
+    }
+
+    #[test]
+    fn host_names_exist_only_with_the_loopback_opt_in() {
+        let mut config = NetConfig::default();
+        assert!(config.answered_names().is_empty());
+        config.host_loopback = true;
+        assert!(config
+            .answered_names()
+            .contains(&("host.containers.internal".into(), config.gateway_ip)));
+    }
+}

@@ -1,0 +1,117 @@
+//! Where a packet from the container may go. Every flow the container opens is
+//! decided here before any host socket exists:
+//!
+//! - the gateway address is the host's loopback when the user opted in, and
+//!   unreachable otherwise (the container learns it by an RST or an ICMP error);
+//! - the DNS address is served by the stack itself (UDP port 53 only);
+//! - other addresses of the container's own subnet do not exist;
+//! - loopback, unspecified, multicast and broadcast destinations are never forwarded;
+//! - everything else is forwarded to the same address and port from a host socket.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::config::NetConfig;
+
+/// What to do with a flow the container opens towards a destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Open a host socket to this address.
+    Forward(SocketAddr),
+    /// The stack answers itself (its DNS server).
+    Local,
+    /// Refuse: TCP gets an RST, UDP an ICMP port-unreachable.
+    Refuse,
+}
+
+/// The transport of a flow, for [`decide`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+/// Decides where a flow to `dst` goes.
+pub fn decide(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verdict {
+    let IpAddr::V4(ip) = dst.ip() else {
+        // IPv6 is not routed yet: the container has no IPv6 address either.
+        return Verdict::Refuse;
+    };
+    if ip == config.gateway_ip {
+        return match config.host_loopback {
+            true => Verdict::Forward(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dst.port())),
+            false => Verdict::Refuse,
+        };
+    }
+    if ip == config.dns_ip {
+        return match (transport, dst.port()) {
+            (Transport::Udp, 53) | (Transport::Icmp, _) => Verdict::Local,
+            _ => Verdict::Refuse,
+        };
+    }
+    if config.in_subnet(ip)
+        || ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || dst.port() == 0 && transport != Transport::Icmp
+    {
+        return Verdict::Refuse;
+    }
+    Verdict::Forward(dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::from((ip, port))
+    }
+
+    #[test]
+    fn the_gateway_is_the_host_loopback_only_with_the_opt_in() {
+        let mut config = NetConfig::default();
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 0, 2, 2], 80)),
+            Verdict::Refuse
+        );
+        config.host_loopback = true;
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 0, 2, 2], 80)),
+            Verdict::Forward(at([127, 0, 0, 1], 80))
+        );
+    }
+
+    #[test]
+    fn dns_is_local_and_the_rest_of_the_subnet_does_not_exist() {
+        let config = NetConfig::default();
+        assert_eq!(
+            decide(&config, Transport::Udp, at([10, 0, 2, 3], 53)),
+            Verdict::Local
+        );
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 0, 2, 3], 53)),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 0, 2, 9], 80)),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            decide(&config, Transport::Udp, at([127, 0, 0, 1], 53)),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            decide(&config, Transport::Udp, at([224, 0, 0, 251], 5353)),
+            Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn other_destinations_are_forwarded_unchanged() {
+        let config = NetConfig::default();
+        let dst = at([192, 0, 2, 1], 443);
+        assert_eq!(decide(&config, Transport::Tcp, dst), Verdict::Forward(dst));
+    }
+}

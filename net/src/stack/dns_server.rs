@@ -1,0 +1,229 @@
+//! The DNS server on the stack's DNS address (see [`crate::dns`] for what it answers
+//! and where it forwards). Forwarded queries get a fresh ID; the answer must come from
+//! the resolver the query was sent to and carry that ID, or it is ignored. A query not
+//! answered within `dns_timeout` goes to the next resolver, and after the last one the
+//! container gets SERVFAIL.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+use mio::{Interest, Poll};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::udp::{self, UdpMetadata};
+use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
+
+use super::udp::new_udp_socket;
+use super::{Stack, DNS_UPSTREAM};
+use crate::config::NetConfig;
+use crate::dns;
+
+struct Pending {
+    client: IpEndpoint,
+    client_id: u16,
+    query: Vec<u8>,
+    upstream: usize,
+    deadline: Instant,
+}
+
+pub(super) struct DnsServer {
+    handle: SocketHandle,
+    upstreams: Vec<SocketAddr>,
+    /// One unconnected socket for all IPv4 upstreams (IPv6 upstreams are skipped).
+    upstream_socket: Option<mio::net::UdpSocket>,
+    pub upstream_readable: bool,
+    pending: HashMap<u16, Pending>,
+    next_id: u16,
+    names: Vec<(String, Ipv4Addr)>,
+}
+
+impl DnsServer {
+    pub fn new(
+        config: &NetConfig,
+        sockets: &mut SocketSet<'static>,
+        poll: &Poll,
+    ) -> io::Result<DnsServer> {
+        let mut socket = new_udp_socket();
+        socket
+            .bind(IpListenEndpoint {
+                addr: Some(config.dns_ip.into()),
+                port: 53,
+            })
+            .map_err(|e| io::Error::other(format!("bind the DNS socket: {e}")))?;
+        let handle = sockets.add(socket);
+        let upstreams: Vec<SocketAddr> = match config.dns_upstreams.is_empty() {
+            true => dns::host_resolvers(Path::new("/etc/resolv.conf")).unwrap_or_default(),
+            false => config.dns_upstreams.clone(),
+        }
+        .into_iter()
+        .filter(SocketAddr::is_ipv4)
+        .collect();
+        let upstream_socket = match upstreams.is_empty() {
+            true => None,
+            false => {
+                let mut socket =
+                    mio::net::UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+                poll.registry()
+                    .register(&mut socket, DNS_UPSTREAM, Interest::READABLE)?;
+                Some(socket)
+            }
+        };
+        Ok(DnsServer {
+            handle,
+            upstreams,
+            upstream_socket,
+            upstream_readable: false,
+            pending: HashMap::new(),
+            next_id: std::process::id() as u16,
+            names: config.answered_names(),
+        })
+    }
+
+    fn fresh_id(&mut self) -> u16 {
+        loop {
+            self.next_id = self.next_id.wrapping_mul(25173).wrapping_add(13849);
+            if !self.pending.contains_key(&self.next_id) {
+                return self.next_id;
+            }
+        }
+    }
+
+    fn send_upstream(&self, pending: &Pending, id: u16) {
+        let (Some(socket), Some(upstream)) =
+            (&self.upstream_socket, self.upstreams.get(pending.upstream))
+        else {
+            return;
+        };
+        let mut query = pending.query.clone();
+        dns::set_message_id(&mut query, id);
+        let _ = socket.send_to(&query, *upstream);
+    }
+}
+
+impl Stack {
+    pub(super) fn dns_turn(&mut self) -> bool {
+        let mut progress = false;
+        // Queries from the container.
+        loop {
+            let socket = self.sockets.get_mut::<udp::Socket>(self.dns.handle);
+            let Ok((query, meta)) = socket.recv() else {
+                break;
+            };
+            progress = true;
+            let query = query.to_vec();
+            self.handle_query(query, meta.endpoint);
+        }
+        // Answers from upstream.
+        while self.dns.upstream_readable {
+            let Some(upstream) = &self.dns.upstream_socket else {
+                break;
+            };
+            let (n, from) = match upstream.recv_from(&mut self.scratch) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dns.upstream_readable = false;
+                    break;
+                }
+            };
+            progress = true;
+            let answer = &mut self.scratch[..n];
+            let Some(id) = dns::message_id(answer) else {
+                continue;
+            };
+            let expected = self
+                .dns
+                .pending
+                .get(&id)
+                .and_then(|p| self.dns.upstreams.get(p.upstream));
+            if expected != Some(&from) {
+                continue;
+            }
+            let Some(pending) = self.dns.pending.remove(&id) else {
+                continue;
+            };
+            dns::set_message_id(answer, pending.client_id);
+            let scratch = std::mem::take(&mut self.scratch);
+            self.reply_dns(pending.client, &scratch[..n]);
+            self.scratch = scratch;
+        }
+        progress
+    }
+
+    fn handle_query(&mut self, query: Vec<u8>, client: IpEndpoint) {
+        let Some(question) = dns::parse_query(&query) else {
+            return;
+        };
+        let local = self
+            .dns
+            .names
+            .iter()
+            .find(|(name, _)| *name == question.name)
+            .map(|(_, ip)| *ip);
+        if let Some(address) = local {
+            self.stats.dns_local += 1;
+            let answer = dns::local_answer(&query, &question, address);
+            self.reply_dns(client, &answer);
+            return;
+        }
+        if self.dns.upstream_socket.is_none() {
+            self.reply_dns(client, &dns::servfail(&query, &question));
+            return;
+        }
+        if self.dns.pending.len() >= self.config.limits.max_dns_pending {
+            return; // the container's resolver retries
+        }
+        let Some(client_id) = dns::message_id(&query) else {
+            return;
+        };
+        let pending = Pending {
+            client,
+            client_id,
+            query,
+            upstream: 0,
+            deadline: Instant::now() + self.config.limits.dns_timeout,
+        };
+        let id = self.dns.fresh_id();
+        self.dns.send_upstream(&pending, id);
+        self.dns.pending.insert(id, pending);
+        self.stats.dns_forwarded += 1;
+    }
+
+    fn reply_dns(&mut self, client: IpEndpoint, answer: &[u8]) {
+        let meta = UdpMetadata {
+            endpoint: client,
+            local_address: Some(self.config.dns_ip.into()),
+            meta: Default::default(),
+        };
+        let socket = self.sockets.get_mut::<udp::Socket>(self.dns.handle);
+        let _ = socket.send_slice(answer, meta);
+    }
+
+    pub(super) fn dns_expire(&mut self, now: Instant) {
+        let late: Vec<u16> = self
+            .dns
+            .pending
+            .iter()
+            .filter(|(_, p)| now >= p.deadline)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in late {
+            let Some(mut pending) = self.dns.pending.remove(&id) else {
+                continue;
+            };
+            pending.upstream += 1;
+            if pending.upstream < self.dns.upstreams.len() {
+                pending.deadline = now + self.config.limits.dns_timeout;
+                let id = self.dns.fresh_id();
+                self.dns.send_upstream(&pending, id);
+                self.dns.pending.insert(id, pending);
+            } else if let Some(question) = dns::parse_query(&pending.query) {
+                let mut answer = dns::servfail(&pending.query, &question);
+                dns::set_message_id(&mut answer, pending.client_id);
+                self.reply_dns(pending.client, &answer);
+            }
+        }
+    }
+}
