@@ -1,5 +1,6 @@
 //! The crate's error: each module's error, gathered.
 
+use crate::archive::ArchiveError;
 use crate::digest::DigestError;
 use crate::manifest::ManifestError;
 use crate::platform::PlatformError;
@@ -21,4 +22,6 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }

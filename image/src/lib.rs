@@ -7,11 +7,13 @@
 //!   once through a [`LayerUnpacker`] that the engine provides (`burrow_fs::unpack`).
 //! - [`registry`]: pull and push over the OCI distribution protocol.
 //! - [`archive`]: docker-archive and oci-archive load/save, rootfs import.
+//! - [`archive`]: docker-archive and oci-archive load/save, rootfs import.
 //!
 //! Errors are one `thiserror` enum per module, gathered in [`Error`].
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod manifest;

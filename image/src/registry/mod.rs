@@ -22,6 +22,7 @@ mod pull;
 mod push;
 
 pub use auth::{Challenge, Credential, Credentials};
+pub(crate) use pull::now;
 pub use pull::pull;
 pub use push::push;
 
