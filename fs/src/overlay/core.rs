@@ -769,7 +769,7 @@ impl Core {
         if dir_layers == [0] {
             return Ok(());
         }
-        self.copy_tree_path(&path, &dir_layers)?;
+        self.copy_tree_path(&path, &dir_layers, &mut HashMap::new())?;
         let mut nodes = write(&self.nodes);
         for id in nodes.descendants(ino).into_iter().chain([ino]) {
             if let Some(node) = nodes.get_mut(id) {
@@ -782,11 +782,18 @@ impl Core {
         Ok(())
     }
 
-    fn copy_tree_path(&self, path: &Path, dir_layers: &[usize]) -> FsResult<()> {
+    /// `copied` maps (device, inode) of multiply-linked lower files to their first
+    /// upper copy, so hard links inside the tree stay hard links.
+    fn copy_tree_path(
+        &self,
+        path: &Path,
+        dir_layers: &[usize],
+        copied: &mut HashMap<(u64, u64), PathBuf>,
+    ) -> FsResult<()> {
         for entry in self.list_path(path, dir_layers)? {
             let child = path.join(&entry.name);
             if entry.layer != 0 {
-                self.copy_path_up(entry.layer, &child)?;
+                self.copy_entry_linked(entry.layer, &child, entry.kind, copied)?;
             }
             if entry.kind == FileType::Directory {
                 let from = dir_layers
@@ -798,11 +805,36 @@ impl Core {
                     below.insert(0, 0);
                 }
                 if below.len() > 1 {
-                    self.copy_tree_path(&child, &below)?;
+                    self.copy_tree_path(&child, &below, copied)?;
                 }
             }
         }
         self.make_opaque(path)
+    }
+
+    fn copy_entry_linked(
+        &self,
+        layer: usize,
+        path: &Path,
+        kind: FileType,
+        copied: &mut HashMap<(u64, u64), PathBuf>,
+    ) -> FsResult<()> {
+        if kind != FileType::RegularFile {
+            return self.copy_path_up(layer, path);
+        }
+        let st = self.stat_in(layer, path)?.ok_or(Errno::NOENT)?;
+        if st.st_nlink < 2 {
+            return self.copy_path_up(layer, path);
+        }
+        let key = (st.st_dev, st.st_ino);
+        if let Some(first) = copied.get(&key) {
+            let upper = self.upper()?;
+            rfs::linkat(upper, first, upper, path, AtFlags::empty())?;
+            return Ok(());
+        }
+        self.copy_path_up(layer, path)?;
+        copied.insert(key, path.to_path_buf());
+        Ok(())
     }
 
     fn make_opaque(&self, path: &Path) -> FsResult<()> {

@@ -1,0 +1,196 @@
+//! Running one overlay scenario against the kernel's overlayfs (the oracle) and against
+//! burrow's overlay (`burrow-overlay`), as the unprivileged test user inside
+//! `unshare -Urm`, and reporting what programs saw in each.
+//!
+//! A scenario is shell: one script per lower layer (run inside that layer's directory,
+//! top layer first, with `wh PATH` to white a name out and `opq DIR` to make a directory
+//! opaque — written as `.wh.` files for burrow and as a 0:0 device / `user.overlay.opaque`
+//! for the kernel), and an operations script run in the mounted tree whose output is
+//! part of the comparison. After the operations, `observe.py` prints every entry of the
+//! merged tree: type, mode, owner, size, link count (non-directories), symlink target,
+//! a content hash, user xattrs and hard-link groups. Times, directory sizes and inode
+//! numbers are not compared (they legitimately differ); scenarios that care print
+//! relations (`same`/`changed`) instead. The mount lives in the `unshare` process's
+//! mount namespace, so it disappears with it even when a test fails.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use burrow_tests::binary::burrow_binary;
+use burrow_tests::{Output, Sandbox};
+
+pub const OBSERVE: &str = r#"
+import hashlib, os, stat, sys
+root = sys.argv[1]
+groups = {}
+rows = []
+for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    for name in sorted(dirnames + filenames):
+        path = os.path.join(dirpath, name)
+        rel = os.path.relpath(path, root)
+        st = os.lstat(path)
+        kind = stat.S_IFMT(st.st_mode)
+        fields = [rel, oct(st.st_mode), "%d:%d" % (st.st_uid, st.st_gid)]
+        if stat.S_ISDIR(st.st_mode):
+            fields.append("dir")
+        elif stat.S_ISLNK(st.st_mode):
+            fields += ["link", os.readlink(path), "nlink=%d" % st.st_nlink]
+        elif stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()[:12]
+            fields += ["size=%d" % st.st_size, digest, "nlink=%d" % st.st_nlink]
+            groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
+        else:
+            fields += ["special", "rdev=%d" % st.st_rdev, "nlink=%d" % st.st_nlink]
+        try:
+            names = sorted(n for n in os.listxattr(path, follow_symlinks=False) if n.startswith("user."))
+            for n in names:
+                fields.append("%s=%r" % (n, os.getxattr(path, n, follow_symlinks=False)))
+        except OSError as e:
+            fields.append("xattr-error=%d" % e.errno)
+        rows.append(" ".join(fields))
+for row in rows:
+    print(row)
+for paths in sorted(groups.values()):
+    if len(paths) > 1:
+        print("hardlinks", " ".join(sorted(paths)))
+"#;
+
+const RUNNER: &str = r#"
+set -u
+base=$1; form=$2; nlayers=$3
+cd "$base"
+wh() {
+  if [ "$form" = oci ]; then : > "$(dirname "$1")/.wh.$(basename "$1")"
+  else mknod "$1" c 0 0; fi
+}
+opq() {
+  if [ "$form" = oci ]; then : > "$1/.wh..wh..opq"
+  else python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.overlay.opaque", b"y")' "$1"; fi
+}
+lowers=""
+i=0
+while [ $i -lt "$nlayers" ]; do
+  mkdir -p "l$i"
+  (cd "l$i" && . "$base/layer$i.sh") || { echo "layer $i failed"; exit 90; }
+  lowers="$lowers${lowers:+:}$base/l$i"
+  i=$((i+1))
+done
+mkdir -p u w m
+if [ "$form" = oci ]; then
+  "$base/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" "$base/m" || exit 91
+else
+  mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w,userxattr" "$base/m" || exit 92
+fi
+cd "$base/m"
+step() {
+  printf '$ %s\n' "$*"
+  out=$(sh -c "$*" 2>&1); rc=$?
+  [ -n "$out" ] && printf '%s\n' "$out" | sed "s|$base|BASE|g"
+  echo "rc=$rc"
+}
+. "$base/ops.sh"
+cd "$base"
+echo "--- tree"
+python3 "$base/observe.py" "$base/m"
+umount "$base/m"
+"#;
+
+/// What one run saw.
+pub struct Seen {
+    pub output: Output,
+    pub dir: PathBuf,
+}
+
+impl Seen {
+    pub fn text(&self) -> &str {
+        &self.output.stdout
+    }
+}
+
+pub struct Scenario<'a> {
+    pub name: &'a str,
+    /// Lower layers, top first: shell run inside the layer dir.
+    pub layers: &'a [&'a str],
+    /// Operations run in the mounted tree (use `step CMD` to record output and status).
+    pub ops: &'a str,
+}
+
+/// Runs the scenario on one overlay ("oci" = burrow, "kernel" = overlayfs).
+pub fn run(sandbox: &Sandbox, scenario: &Scenario<'_>, form: &str) -> Seen {
+    run_in(sandbox, scenario, form, &["-Urm"])
+}
+
+/// [`run`] with other `unshare` flags (e.g. `--map-auto` for subordinate ids).
+pub fn run_in(sandbox: &Sandbox, scenario: &Scenario<'_>, form: &str, unshare: &[&str]) -> Seen {
+    let dir = sandbox.make_dir(&format!("{}-{form}", scenario.name));
+    sandbox.make_dir(&format!("{}-{form}/bin", scenario.name));
+    let link = dir.join("bin/burrow-overlay");
+    std::os::unix::fs::symlink(&burrow_binary().burrow, &link)
+        .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
+    let rel = |name: &str| format!("{}-{form}/{name}", scenario.name);
+    for (i, layer) in scenario.layers.iter().enumerate() {
+        sandbox.write_file(&rel(&format!("layer{i}.sh")), layer);
+    }
+    sandbox.write_file(&rel("ops.sh"), scenario.ops);
+    sandbox.write_file(&rel("observe.py"), OBSERVE);
+    sandbox.write_file(&rel("runner.sh"), RUNNER);
+    let output = sandbox
+        .command("unshare")
+        .args(unshare)
+        .arg("sh")
+        .arg(dir.join("runner.sh"))
+        .arg(&dir)
+        .arg(form)
+        .arg(scenario.layers.len().to_string())
+        .timeout(Duration::from_secs(120))
+        .run();
+    Seen { output, dir }
+}
+
+/// Runs the scenario on both and asserts that programs saw the same thing.
+pub fn assert_same_as_kernel(sandbox: &Sandbox, scenario: &Scenario<'_>) -> Seen {
+    let kernel = run(sandbox, scenario, "kernel");
+    assert!(
+        kernel.output.success(),
+        "the kernel overlay (oracle) failed the scenario: {}",
+        kernel.output
+    );
+    let burrow = run(sandbox, scenario, "oci");
+    assert!(burrow.output.success(), "burrow failed: {}", burrow.output);
+    if kernel.text() != burrow.text() {
+        panic!(
+            "burrow's overlay differs from the kernel's in {}:\n{}",
+            scenario.name,
+            diff(kernel.text(), burrow.text())
+        );
+    }
+    burrow
+}
+
+/// A line diff good enough to read in a test failure.
+pub fn diff(expected: &str, actual: &str) -> String {
+    let expected: Vec<&str> = expected.lines().collect();
+    let actual: Vec<&str> = actual.lines().collect();
+    let mut out = String::new();
+    for line in &expected {
+        if !actual.contains(line) {
+            out.push_str(&format!("- kernel: {line}\n"));
+        }
+    }
+    for line in &actual {
+        if !expected.contains(line) {
+            out.push_str(&format!("+ burrow: {line}\n"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("(same lines, different order)\n");
+        out.push_str(&format!(
+            "kernel:\n{}\nburrow:\n{}",
+            expected.join("\n"),
+            actual.join("\n")
+        ));
+    }
+    out
+}
