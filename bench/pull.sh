@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Image pull + unpack from a local registry, side by side in one run:
+#   burrow (image/examples/pull: pull + unpack into a store)
+#   vs rootless `podman pull` (vfs storage: pull + unpack)
+#   vs `skopeo copy docker:// oci:` (pull only, no unpack)
+# cold (empty store) and warm (everything already present), plus peak memory of a cold run.
+# The image: 4 gzip layers built from host files (busybox, perl modules, python stdlib,
+# /usr/share/doc), pushed with skopeo to Debian's docker-registry on a free port.
+# Usage: bench/pull.sh [RUNS]   (needs hyperfine, docker-registry, skopeo, podman, uidmap,
+# busybox-static; as root, every measured command runs as BURROW_TEST_USER)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+runs=${1:-5}
+cargo build --release -p burrow-image --example pull --features testing >/dev/null 2>&1
+target=${CARGO_TARGET_DIR:-$repo/target}
+work=$(mktemp -d /tmp/burrow-bench-pull.XXXXXX)
+registry_pid=
+cleanup() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  "${as_user[@]}" podman --root "$work/podman" --runroot "$work/podman-run" --storage-driver vfs \
+    unshare rm -rf "$work/podman" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+as_user=()
+trap cleanup EXIT
+chmod 755 "$work"
+if [ "$(id -u)" = 0 ]; then
+  user=${BURROW_TEST_USER:-burrow-test}
+  as_user=(runuser -u "$user" --)
+  chown "$user" "$work"
+fi
+run() { "${as_user[@]}" "$@"; }
+install -m 0755 "$target/release/examples/pull" "$work/burrow-pull"
+
+# --- the image: a skopeo dir: layout with 4 gzip layers ---
+layout="$work/layout"; mkdir -p "$layout/rootfs/bin"
+cp /bin/busybox "$layout/rootfs/bin/"
+layer() { # name, tar args...
+  local name=$1; shift
+  tar --numeric-owner -cf "$layout/$name.tar" "$@"
+  gzip -6 -k "$layout/$name.tar"
+}
+layer l1 -C "$layout/rootfs" bin
+layer l2 -C / usr/share/perl
+layer l3 -C / usr/lib/python3
+layer l4 -C / usr/share/doc
+python3 - "$layout" <<'EOF'
+import hashlib, json, os, sys
+d = sys.argv[1]
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""): h.update(b)
+    return h.hexdigest()
+layers, diffs = [], []
+for n in ["l1", "l2", "l3", "l4"]:
+    blob = sha(f"{d}/{n}.tar.gz"); diffs.append("sha256:" + sha(f"{d}/{n}.tar"))
+    os.rename(f"{d}/{n}.tar.gz", f"{d}/{blob}"); os.remove(f"{d}/{n}.tar")
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                   "digest": "sha256:" + blob, "size": os.path.getsize(f"{d}/{blob}")})
+config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                     "rootfs": {"type": "layers", "diff_ids": diffs}, "history": []}).encode()
+c = hashlib.sha256(config).hexdigest()
+open(f"{d}/{c}", "wb").write(config)
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": "sha256:" + c, "size": len(config)}, "layers": layers}
+open(f"{d}/manifest.json", "w").write(json.dumps(manifest))
+open(f"{d}/version", "w").write("Directory Transport Version: 1.1\n")
+total = sum(l["size"] for l in layers)
+print(f"image: {len(layers)} layers, {total / 1e6:.1f} MB compressed", file=sys.stderr)
+EOF
+rm -rf "$layout/rootfs"
+[ "${#as_user[@]}" -gt 0 ] && chown -R "$user" "$work"
+
+# --- the registry ---
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+cat > "$work/registry/config.yml" <<EOF
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $work/registry/storage}}
+http: {addr: 127.0.0.1:$port}
+EOF
+[ "${#as_user[@]}" -gt 0 ] && chown -R "$user" "$work/registry"
+run /usr/bin/docker-registry serve "$work/registry/config.yml" &
+registry_pid=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+ref=127.0.0.1:$port/bench/image:1
+run skopeo --insecure-policy copy --quiet --preserve-digests --dest-tls-verify=false "dir:$layout" "docker://$ref"
+
+# --- podman, rootless, private storage ---
+printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' > "$work/containers.conf"
+mkdir -p "$work/xdg" && chmod 700 "$work/xdg"
+[ "${#as_user[@]}" -gt 0 ] && chown "$user" "$work/xdg" "$work/containers.conf"
+export XDG_RUNTIME_DIR="$work/xdg" CONTAINERS_CONF="$work/containers.conf"
+podman="podman --root $work/podman --runroot $work/podman-run --storage-driver vfs"
+
+burrow_cold="$work/burrow-pull $work/store $ref"
+podman_cold="$podman pull -q --tls-verify=false $ref"
+skopeo_cold="skopeo --insecure-policy copy -q --src-tls-verify=false docker://$ref oci:$work/oci"
+run hyperfine --runs "$runs" -N --export-json "$work/cold.json" \
+  --prepare "rm -rf $work/store" -n "burrow pull (cold)" "$burrow_cold" \
+  --prepare "sh -c '$podman rmi -af >/dev/null 2>&1 || true'" -n "podman pull (cold)" "$podman_cold" \
+  --prepare "rm -rf $work/oci" -n "skopeo copy (cold, no unpack)" "$skopeo_cold" >&2
+echo "### cold: empty store"
+python3 "$repo/bench/medians.py" "$work/cold.json" "podman pull (cold)"
+run hyperfine --runs "$runs" --warmup 1 -N --export-json "$work/warm.json" \
+  -n "burrow pull (warm)" "$burrow_cold" \
+  -n "podman pull (warm)" "$podman_cold" \
+  -n "skopeo copy (warm, no unpack)" "$skopeo_cold" >&2
+echo
+echo "### warm: image already present"
+python3 "$repo/bench/medians.py" "$work/warm.json" "podman pull (warm)"
+
+echo
+echo "### peak memory of one cold run (max RSS of the largest process, /usr/bin/time -v)"
+echo "| command | peak RSS MB |"
+echo "|---|---:|"
+peak() { # name, prepare, command
+  sh -c "$2" >/dev/null 2>&1 || true
+  local kb
+  kb=$(run /usr/bin/time -f %M sh -c "exec $3 >/dev/null 2>/dev/null" 2>&1 | tail -1)
+  awk -v name="$1" -v kb="$kb" 'BEGIN { printf "| %s | %.1f |\n", name, kb / 1024 }'
+}
+peak "burrow pull" "rm -rf $work/store" "$burrow_cold"
+peak "podman pull" "${as_user[*]} $podman rmi -af" "$podman_cold"
+peak "skopeo copy" "rm -rf $work/oci" "$skopeo_cold"
