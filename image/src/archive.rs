@@ -434,6 +434,7 @@ pub fn save(
     format: ArchiveFormat,
     out: impl Write,
 ) -> Result<(), ArchiveError> {
+    let _lock = store.lock_shared()?;
     let mut tar = tar::Builder::new(out);
     let mut docker_entries = Vec::new();
     let mut oci_entries = Vec::new();

@@ -5,6 +5,8 @@
 
 mod image_support;
 
+use std::time::{Duration, Instant};
+
 use burrow_image::digest::Digest;
 use burrow_image::progress::ProgressEvent;
 use burrow_image::registry::{self, RegistryError};
@@ -164,4 +166,147 @@ fn a_registry_that_goes_away_mid_blob_fails_after_retries_and_stores_no_part() {
     assert!(!blobs.contains(&victim), "a partial blob was stored");
     assert!(layers.is_empty());
     assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn bearer_tokens_come_from_the_challenge_realm_with_the_stored_credentials() {
+    let sandbox = Sandbox::new("image-token");
+    let image = busybox_image("token", false);
+    let fake = FakeRegistry::start_with(|host| {
+        let mut routes = routes_for(&image, "x/app", "1");
+        let challenge = format!(
+            "Bearer realm=\"http://{host}/token\",service=\"fake\",scope=\"repository:x/app:pull\""
+        );
+        for route in routes.values_mut() {
+            route.require = Some(("Bearer tok-pull".into(), challenge.clone()));
+        }
+        let mut token = Route::ok("application/json", br#"{"token":"tok-pull"}"#.to_vec());
+        // base64("bob:pw")
+        token.require = Some(("Basic Ym9iOnB3".into(), "Basic realm=\"fake\"".into()));
+        routes.insert("/token".into(), token);
+        routes
+    });
+    let store = store(&sandbox, "s");
+    let anonymous = pull_from(&fake, &store, "x/app:1", &Events::default()).unwrap_err();
+    let message = anonymous.to_string();
+    assert!(
+        matches!(anonymous, RegistryError::Unauthorized { .. }),
+        "{message}"
+    );
+    assert!(message.contains(&fake.host), "{message}");
+    assert_eq!(snapshot(&store), (0, vec![], vec![], vec![]));
+
+    let auth = sandbox.dir().join("auth.json");
+    burrow_image::registry::Credentials {
+        store: Some(auth.clone()),
+        docker_config: None,
+    }
+    .login(
+        &fake.host,
+        &burrow_image::registry::Credential {
+            username: "bob".into(),
+            password: "pw".into(),
+        },
+    )
+    .unwrap();
+    let record = registry::pull(
+        &client(Some(&auth)),
+        &store,
+        &fake.reference("x/app:1"),
+        &Platform::default(),
+        &TarUnpacker,
+        &burrow_image::progress::Quiet,
+    )
+    .unwrap_or_else(|e| panic!("pull with a token: {e}"));
+    assert_eq!(record.id, image.config_digest());
+    assert_has_blobs(&store, &image);
+}
+
+const CRASH_TEST: &str =
+    "a_pull_killed_mid_download_leaves_nothing_visible_and_the_next_pull_completes";
+
+#[test]
+fn a_pull_killed_mid_download_leaves_nothing_visible_and_the_next_pull_completes() {
+    // The child: this same test binary, pulling from a registry that stalls mid-blob.
+    if let (Ok(root), Ok(reference)) = (
+        std::env::var("BURROW_IMAGE_CRASH_ROOT"),
+        std::env::var("BURROW_IMAGE_CRASH_REF"),
+    ) {
+        let store = burrow_image::Store::open(root).unwrap();
+        let reference = burrow_image::Reference::parse(&reference).unwrap();
+        let _ = registry::pull(
+            &client(None),
+            &store,
+            &reference,
+            &Platform::default(),
+            &TarUnpacker,
+            &burrow_image::progress::Quiet,
+        );
+        return;
+    }
+    let sandbox = Sandbox::new("image-crash");
+    let image = busybox_image("crash", false);
+    let victim = Digest::sha256_of(&image.layers[0].0);
+    let stalling = FakeRegistry::start({
+        let mut routes = routes_for(&image, "x/app", "1");
+        let mut stall = Route::ok("application/octet-stream", image.layers[0].0.clone());
+        stall.stall_after = Some(image.layers[0].0.len() / 2);
+        routes.insert(format!("/v2/x/app/blobs/{victim}"), stall);
+        routes
+    });
+    let store = store(&sandbox, "s");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", CRASH_TEST, "--nocapture", "--test-threads=1"])
+        .env("BURROW_IMAGE_CRASH_ROOT", store.root())
+        .env(
+            "BURROW_IMAGE_CRASH_REF",
+            stalling.reference("x/app:1").to_string(),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    sandbox.track_pid(child.id() as i32);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let half_written =
+        || {
+            store.temp_entries().unwrap().iter().any(|name| {
+                std::fs::metadata(store.tmp_dir().join(name)).is_ok_and(|m| m.len() > 0)
+            })
+        };
+    while !half_written() {
+        assert!(
+            Instant::now() < deadline,
+            "the child never started writing the blob"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child pull ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (images, blobs, _, temps) = snapshot(&store);
+    assert_eq!(images, 0, "a half-pulled image is visible");
+    assert!(!blobs.contains(&victim), "a half-written blob is visible");
+    assert!(!temps.is_empty(), "the crash should have left a temp file");
+
+    let working = FakeRegistry::start(routes_for(&image, "x/app", "1"));
+    let record = registry::pull(
+        &client(None),
+        &store,
+        &working.reference("x/app:1"),
+        &Platform::default(),
+        &TarUnpacker,
+        &burrow_image::progress::Quiet,
+    )
+    .unwrap_or_else(|e| panic!("pull after the crash: {e}"));
+    assert_eq!(record.id, image.config_digest());
+    assert_has_blobs(&store, &image);
+    assert!(
+        store.temp_entries().unwrap().is_empty(),
+        "crash leftovers not cleaned"
+    );
 }

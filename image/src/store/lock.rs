@@ -42,6 +42,24 @@ impl FileLock {
         })
     }
 
+    /// Locks `path` exclusively if nobody holds it; None when somebody does.
+    pub fn try_exclusive(path: &Path) -> Result<Option<FileLock>, StoreError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io("open lock file", path, e))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(FileLock {
+                _lock: lock,
+                path: path.to_path_buf(),
+            })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, errno)) => Err(StoreError::io("lock", path, errno.into())),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

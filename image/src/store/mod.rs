@@ -14,7 +14,8 @@
 //! - Nothing becomes visible half-written: blobs are written to `tmp/`, hashed while
 //!   written, and renamed into `blobs/` only when digest and size match; a layer is
 //!   unpacked into a temp dir and renamed to `layers/<chain>`; `images.json` is rewritten
-//!   through a temp file. A crash leaves at most files in `tmp/`, removed by prune.
+//!   through a temp file. A crash leaves at most entries in `tmp/`, removed by the next
+//!   command that finds the store otherwise idle (see [`Store::lock_shared`]) or by prune.
 //!   (No fsync: a killed process never corrupts the store; power loss is not covered.)
 //! - Every operation that adds content holds `locks/store.lock` shared for its whole run;
 //!   prune holds it exclusive, so it never deletes a blob a running pull has written but
@@ -124,9 +125,18 @@ impl Store {
         self.root.join("tmp")
     }
 
-    /// Held (shared) by every operation that adds content; see the module docs.
+    /// Held (shared) by every operation that adds content; see the module docs. When no
+    /// other command holds the store, what crashed commands left in `tmp/` is removed
+    /// first, so the next command after a crash cleans up.
     pub fn lock_shared(&self) -> Result<FileLock, StoreError> {
-        FileLock::acquire(&self.root.join("locks/store.lock"), false)
+        let path = self.root.join("locks/store.lock");
+        if let Some(_alone) = FileLock::try_exclusive(&path)? {
+            for name in self.temp_entries()? {
+                let entry = self.tmp_dir().join(name);
+                remove_tree(&entry).map_err(|e| StoreError::io("remove", &entry, e))?;
+            }
+        }
+        FileLock::acquire(&path, false)
     }
 
     /// Held by prune: no content is being added while it runs.
@@ -414,6 +424,23 @@ mod tests {
             store.read_blob(&wrong),
             Err(StoreError::MissingBlob(_))
         ));
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_go_when_the_store_is_idle() {
+        let (_dir, store) = store();
+        let file = store.temp_file().unwrap().keep().unwrap().1;
+        let dir = store.temp_dir("layer-").unwrap().keep();
+        std::fs::write(dir.join("half"), b"x").unwrap();
+        let busy = store.lock_shared().unwrap();
+        assert!(!file.exists() && !dir.exists(), "idle store not cleaned");
+        let running = store.temp_file().unwrap().keep().unwrap().1;
+        let second = store.lock_shared().unwrap();
+        assert!(
+            running.exists(),
+            "a running command's temp file was removed"
+        );
+        drop((busy, second));
     }
 
     #[test]

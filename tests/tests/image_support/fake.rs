@@ -20,6 +20,11 @@ pub struct Route {
     pub body: Vec<u8>,
     /// Send only this many body bytes, then close the connection and stop the server.
     pub vanish_after: Option<usize>,
+    /// Send only this many body bytes, then hold the connection until the server stops.
+    pub stall_after: Option<usize>,
+    /// Answer 401 with this `WWW-Authenticate` unless the request's Authorization
+    /// header is exactly the first value.
+    pub require: Option<(String, String)>,
 }
 
 impl Route {
@@ -29,6 +34,8 @@ impl Route {
             headers: vec![("Content-Type".into(), content_type.into())],
             body,
             vanish_after: None,
+            stall_after: None,
+            require: None,
         }
     }
 }
@@ -42,11 +49,17 @@ pub struct FakeRegistry {
 
 impl FakeRegistry {
     pub fn start(routes: HashMap<String, Route>) -> FakeRegistry {
+        FakeRegistry::start_with(|_| routes)
+    }
+
+    /// Like `start`, with routes that may name the server's own address.
+    pub fn start_with(routes: impl FnOnce(&str) -> HashMap<String, Route>) -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let host = format!(
             "127.0.0.1:{}",
             listener.local_addr().expect("address").port()
         );
+        let routes = routes(&host);
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
@@ -112,7 +125,7 @@ fn serve(
         match listener.accept() {
             Ok((stream, _)) => {
                 requests.fetch_add(1, Ordering::Relaxed);
-                if answer(stream, &routes) {
+                if answer(stream, &routes, &stop) {
                     // The server "goes away": the listener closes with this thread.
                     return;
                 }
@@ -123,7 +136,7 @@ fn serve(
 }
 
 /// Answers one request; true when the server must vanish now.
-fn answer(mut stream: TcpStream, routes: &HashMap<String, Route>) -> bool {
+fn answer(mut stream: TcpStream, routes: &HashMap<String, Route>, stop: &AtomicBool) -> bool {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
@@ -149,8 +162,34 @@ fn answer(mut stream: TcpStream, routes: &HashMap<String, Route>) -> bool {
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec(),
         vanish_after: None,
+        stall_after: None,
+        require: None,
     };
-    let route = routes.get(&path).unwrap_or(&not_found);
+    let authorization = text
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut route = routes.get(&path).unwrap_or(&not_found);
+    let denied;
+    if let Some((expected, challenge)) = &route.require {
+        if authorization != *expected {
+            denied = Route {
+                status: 401,
+                headers: vec![("WWW-Authenticate".into(), challenge.clone())],
+                body:
+                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
+                        .to_vec(),
+                vanish_after: None,
+                stall_after: None,
+                require: None,
+            };
+            route = &denied;
+        }
+    }
     let mut response = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         route.status,
@@ -162,6 +201,14 @@ fn answer(mut stream: TcpStream, routes: &HashMap<String, Route>) -> bool {
     response.push_str("\r\n");
     let _ = stream.write_all(response.as_bytes());
     if method == "HEAD" {
+        return false;
+    }
+    if let Some(n) = route.stall_after {
+        let _ = stream.write_all(&route.body[..n.min(route.body.len())]);
+        let _ = stream.flush();
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         return false;
     }
     match route.vanish_after {
