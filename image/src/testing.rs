@@ -11,27 +11,26 @@
 //! [`LayerBuilder`] and [`TestImage`] build layer tars and whole images (manifest,
 //! config, blobs, an OCI layout for skopeo) for the tests.
 
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::manifest::{media_types, Compression};
-use crate::unpack::{LayerUnpacker, MediaType, UnpackError};
+use crate::unpack::{LayerStream, LayerUnpacker, MediaType, UnpackError};
 
 /// The test stand-in unpacker (see the module docs).
 pub struct TarUnpacker;
 
 impl LayerUnpacker for TarUnpacker {
-    fn unpack(&self, blob: &Path, media_type: &MediaType, dest: &Path) -> Result<(), UnpackError> {
-        let file = io::BufReader::with_capacity(256 << 10, File::open(blob)?);
-        let reader: Box<dyn Read> = match media_type {
-            MediaType::ImageLayer => Box::new(file),
-            MediaType::ImageLayerGzip => Box::new(flate2::read::GzDecoder::new(file)),
-            MediaType::ImageLayerZstd => Box::new(zstd::stream::read::Decoder::new(file)?),
-            other => return Err(format!("unsupported layer media type {other}").into()),
-        };
-        let mut archive = tar::Archive::new(reader);
+    fn unpack(
+        &self,
+        blob: &Path,
+        media_type: &MediaType,
+        dest: &Path,
+    ) -> Result<Digest, UnpackError> {
+        let mut stream = LayerStream::open(blob, media_type)?;
+        std::fs::create_dir(dest)?;
+        let mut archive = tar::Archive::new(&mut stream);
         let root = nix::unistd::geteuid().is_root();
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(root);
@@ -52,12 +51,10 @@ impl LayerUnpacker for TarUnpacker {
                 set_mode(&dest.join(&path), 0o755)?;
             }
         }
-        // Read to the end so that a truncated or corrupt compressed stream is an error.
-        io::copy(&mut archive.into_inner(), &mut io::sink())?;
         for (dir, mode) in directories.into_iter().rev() {
             set_mode(&dir, mode & 0o7777)?;
         }
-        Ok(())
+        Ok(stream.finish()?)
     }
 }
 
@@ -419,12 +416,12 @@ mod tests {
             let blob = dir.path().join(format!("blob{i}"));
             std::fs::write(&blob, compress(&tar, compression)).unwrap();
             let dest = dir.path().join(format!("layer{i}"));
-            std::fs::create_dir(&dest).unwrap();
             let media = match compression {
                 Compression::Gzip => MediaType::ImageLayerGzip,
                 _ => MediaType::ImageLayerZstd,
             };
-            TarUnpacker.unpack(&blob, &media, &dest).unwrap();
+            let diff_id = TarUnpacker.unpack(&blob, &media, &dest).unwrap();
+            assert_eq!(diff_id, Digest::sha256_of(&tar));
             layers.push(dest);
         }
         assert!(layers[1].join("etc/.wh.b").exists());
@@ -444,7 +441,6 @@ mod tests {
     fn refuses_escapes_and_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("dest");
-        std::fs::create_dir(&dest).unwrap();
         let evil = LayerBuilder::new().raw_file(b"../escaped", b"x").finish();
         let blob = dir.path().join("evil");
         std::fs::write(&blob, &evil).unwrap();
@@ -458,6 +454,7 @@ mod tests {
             Compression::Gzip,
         );
         std::fs::write(&blob, &gz[..gz.len() / 2]).unwrap();
+        let dest = dir.path().join("dest2");
         assert!(TarUnpacker
             .unpack(&blob, &MediaType::ImageLayerGzip, &dest)
             .is_err());

@@ -310,3 +310,54 @@ fn a_pull_killed_mid_download_leaves_nothing_visible_and_the_next_pull_completes
         "crash leftovers not cleaned"
     );
 }
+
+#[test]
+fn a_config_that_lies_about_a_diff_id_cannot_plant_a_shared_layer() {
+    let sandbox = Sandbox::new("image-diff-id");
+    let honest = busybox_image("honest", false);
+    // Same two lower layers; the top layer claims the honest image's diff id, so it
+    // would land under the honest image's chain id.
+    let mut liar = busybox_image("liar", false);
+    let old_config = liar.config_digest();
+    liar.config = String::from_utf8(liar.config.clone())
+        .unwrap()
+        .replace(
+            &liar.layers[2].2.to_string(),
+            &honest.layers[2].2.to_string(),
+        )
+        .into_bytes();
+    liar.manifest = String::from_utf8(liar.manifest.clone())
+        .unwrap()
+        .replace(&old_config.to_string(), &liar.config_digest().to_string())
+        .into_bytes();
+    let fake = FakeRegistry::start(routes_for(&liar, "x/app", "liar"));
+    let store = store(&sandbox, "s");
+    let error = pull_from(&fake, &store, "x/app:liar", &Events::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            RegistryError::Store(StoreError::DiffIdMismatch { .. })
+        ),
+        "{message}"
+    );
+    assert!(message.contains("diff id"), "{message}");
+    let honest_chain = burrow_image::manifest::chain_ids(
+        &honest
+            .layers
+            .iter()
+            .map(|l| l.2.clone())
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        !store.has_layer(&honest_chain[2]),
+        "the lying layer was planted"
+    );
+    assert_eq!(store.images().unwrap().len(), 0);
+
+    let good = FakeRegistry::start(routes_for(&honest, "x/app", "honest"));
+    let record = pull_from(&good, &store, "x/app:honest", &Events::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let top = store.layer_path(&record.layers[2]);
+    assert_eq!(read(&top.join("etc/image-tag")), b"honest");
+}

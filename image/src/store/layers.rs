@@ -1,8 +1,9 @@
 //! Unpacked layers, one folder per chain id, shared by every image that uses them.
 //!
 //! A layer is unpacked at most once: the producer holds the layer's lock, unpacks into
-//! `tmp/layer-*/diff`, writes `layer.json` next to it and renames the folder to
-//! `layers/<chain hex>`. Anyone finding `layers/<chain hex>/layer.json` may use it.
+//! `tmp/layer-*/diff`, checks the diff id the unpacker measured against the config's,
+//! writes `layer.json` next to it and renames the folder to `layers/<chain hex>`.
+//! Anyone finding `layers/<chain hex>/layer.json` may use it.
 
 use std::path::PathBuf;
 
@@ -92,14 +93,20 @@ impl Store {
         blob: &std::path::Path,
     ) -> Result<(), StoreError> {
         let diff = temp.join("diff");
-        std::fs::create_dir(&diff).map_err(|e| StoreError::io("create", &diff, e))?;
-        unpacker
+        let diff_id = unpacker
             .unpack(blob, &format.oci_media_type(), &diff)
             .map_err(|e| StoreError::Unpack {
                 chain_id: record.chain_id.clone(),
                 blob: record.blob.clone(),
                 message: e.to_string(),
             })?;
+        if diff_id != record.diff_id {
+            return Err(StoreError::DiffIdMismatch {
+                blob: record.blob.clone(),
+                expected: record.diff_id.clone(),
+                actual: diff_id,
+            });
+        }
         let json = serde_json::to_vec_pretty(record).map_err(|e| StoreError::Corrupt {
             path: temp.join("layer.json"),
             message: e.to_string(),

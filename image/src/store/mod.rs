@@ -74,6 +74,12 @@ pub enum StoreError {
     NoSuchImage(String),
     #[error("image reference {name:?} is ambiguous ({count} images match)")]
     Ambiguous { name: String, count: usize },
+    #[error("layer blob {blob} unpacks to diff id {actual}, but the image config says {expected}")]
+    DiffIdMismatch {
+        blob: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("failed to unpack layer {chain_id} (blob {blob}): {message}")]
     Unpack {
         chain_id: Digest,
