@@ -22,6 +22,9 @@ pub struct NetConfig {
     /// Map the gateway address to the host's 127.0.0.1 (off by default, like
     /// slirp4netns `--disable-host-loopback`).
     pub host_loopback: bool,
+    /// Carry ICMP echo to forwarded destinations through ping sockets; when false (or
+    /// when ping sockets are not allowed) the container is told "prohibited".
+    pub icmp_forward: bool,
     /// Resolvers that DNS queries are forwarded to; empty means the host's
     /// `/etc/resolv.conf` (see [`crate::dns::host_resolvers`]).
     pub dns_upstreams: Vec<SocketAddr>,
@@ -77,6 +80,7 @@ impl Default for NetConfig {
             gateway_ip: Ipv4Addr::new(10, 0, 2, 2),
             dns_ip: Ipv4Addr::new(10, 0, 2, 3),
             host_loopback: false,
+            icmp_forward: true,
             dns_upstreams: Vec::new(),
             local_names: Vec::new(),
             publish: Vec::new(),

@@ -25,6 +25,9 @@ pub struct NetHelperArgs {
     /// Make the gateway address reach the host's 127.0.0.1.
     #[arg(long)]
     host_loopback: bool,
+    /// Answer ping to forwarded destinations with "prohibited" instead of using ping sockets.
+    #[arg(long)]
+    no_icmp_forward: bool,
     /// DNS resolvers to forward to (default: the host's /etc/resolv.conf).
     #[arg(long = "dns-upstream")]
     dns_upstreams: Vec<SocketAddr>,
@@ -50,6 +53,7 @@ fn run(args: NetHelperArgs) -> Result<()> {
     let mut config = NetConfig {
         mtu: args.mtu,
         host_loopback: args.host_loopback,
+        icmp_forward: !args.no_icmp_forward,
         dns_upstreams: args.dns_upstreams,
         ..NetConfig::default()
     };

@@ -5,9 +5,11 @@
 //! IPPROTO_ICMP)`), one per (destination, echo identifier), where the host's
 //! `net.ipv4.ping_group_range` admits the user; the kernel picks the identifier on the
 //! wire and the stack puts the container's back into each reply. Where ping sockets
-//! are not allowed, or the destination is refused by policy, the container gets a
+//! are not allowed or ICMP forwarding is off ([`crate::NetConfig::icmp_forward`]), or
+//! the destination is refused by policy, the container gets a
 //! "communication administratively prohibited" destination-unreachable from the
-//! gateway at once — a clear answer instead of silence. Flows idle for 10 s close.
+//! gateway at once — a clear answer instead of silence. Echo requests to multicast
+//! and broadcast addresses are dropped. Flows idle for 10 s close.
 
 use std::collections::HashMap;
 use std::io;

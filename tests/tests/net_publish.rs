@@ -1,0 +1,187 @@
+//! Published ports: clients on the host reach servers in the container through
+//! listeners of burrow's userspace network (`net-helper -p`).
+
+mod net_support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use burrow_tests::Sandbox;
+use net_support::{retry, NetOptions};
+
+/// One HTTP GET through `addr`; None until the server answers.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    (!response.is_empty()).then_some(response)
+}
+
+#[test]
+fn busybox_httpd_in_the_container_answers_through_a_published_port() {
+    let sandbox = Sandbox::new("net-httpd");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::8080/tcp".into()],
+        ..NetOptions::default()
+    };
+    let container = net_support::start(
+        &sandbox,
+        "mkdir -p /www && echo hello-from-the-container > /www/index.html && exec httpd -f -p 8080 -h /www",
+        &options,
+    );
+    let addr = container.host_port(8080, "tcp");
+    assert!(addr.ip().is_loopback(), "published on {addr}");
+    let response = retry(Duration::from_secs(10), || http_get(addr, "/index.html"))
+        .unwrap_or_else(|| panic!("no HTTP answer on {addr}"));
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.contains("hello-from-the-container"), "{response}");
+}
+
+#[test]
+fn the_container_sees_host_loopback_clients_as_the_gateway() {
+    let sandbox = Sandbox::new("net-peer");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::7000".into()],
+        ..NetOptions::default()
+    };
+    // nc -e runs the program with the connection on stdin/stdout and NCAT-like env
+    // unset; busybox nc prints nothing of the peer, so the server reports it via netstat.
+    let container = net_support::start(
+        &sandbox,
+        "exec nc -ll -p 7000 -e sh -c 'netstat -tn | grep :7000 | grep ESTABLISHED'",
+        &options,
+    );
+    let addr = container.host_port(7000, "tcp");
+    let answer = retry(Duration::from_secs(10), || {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("no answer on {addr}"));
+    assert!(answer.contains("10.0.2.100:7000"), "{answer}");
+    assert!(
+        answer.contains("10.0.2.2:3"),
+        "the peer should be the gateway: {answer}"
+    );
+}
+
+#[test]
+fn a_large_transfer_arrives_intact_both_ways() {
+    let sandbox = Sandbox::new("net-large");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::9000".into(), "127.0.0.1::9001".into()],
+        ..NetOptions::default()
+    };
+    // 48 MiB of pseudo-random data served by nc on 9000; 9001 stores what it receives.
+    let script = "dd if=/dev/urandom of=/tmp/out bs=1M count=48 2>/dev/null && \
+                  touch /tmp/made && (nc -l -p 9001 > /tmp/in &) && (nc -l -p 9000 < /tmp/out &) && exec sleep 600";
+    let container = net_support::start(&sandbox, script, &options);
+    let made = container.rootfs_path("/tmp/made");
+    retry(Duration::from_secs(30), || made.exists().then_some(()))
+        .expect("the container never wrote its data");
+
+    // Container → host.
+    let addr = container.host_port(9000, "tcp");
+    let received = retry(Duration::from_secs(10), || {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .ok()?;
+        let mut data = Vec::new();
+        stream.read_to_end(&mut data).ok()?;
+        (!data.is_empty()).then_some(data)
+    })
+    .expect("nothing received");
+    let sent = std::fs::read(container.rootfs_path("/tmp/out")).expect("read /tmp/out");
+    assert_eq!(received.len(), sent.len(), "length differs");
+    assert!(received == sent, "content differs");
+
+    // Host → container.
+    let addr = container.host_port(9001, "tcp");
+    let payload: Vec<u8> = (0..32u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let mut stream =
+        retry(Duration::from_secs(10), || TcpStream::connect(addr).ok()).expect("connect 9001");
+    stream.write_all(&payload).expect("send");
+    drop(stream);
+    let stored = container.rootfs_path("/tmp/in");
+    let arrived = retry(Duration::from_secs(30), || {
+        let len = std::fs::metadata(&stored).ok()?.len();
+        (len == payload.len() as u64).then_some(())
+    });
+    assert!(
+        arrived.is_some(),
+        "only {:?} bytes arrived",
+        std::fs::metadata(&stored).map(|m| m.len())
+    );
+    let inside = container.exec("sha256sum /tmp/in");
+    inside.assert_success();
+    let written = container.sandbox.write_file("expected", &payload);
+    let expected = net_support::sha256_of(&written);
+    assert!(
+        inside.stdout.starts_with(&expected),
+        "checksum differs: {inside} vs {expected}"
+    );
+}
+
+#[test]
+fn udp_datagrams_are_echoed_through_a_published_port() {
+    let sandbox = Sandbox::new("net-udp-pub");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::5300/udp".into()],
+        with_probe: true,
+        ..NetOptions::default()
+    };
+    let container = net_support::start(&sandbox, "exec net-probe udp-echo 5300", &options);
+    let addr = container.host_port(5300, "udp");
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    let echoed = retry(Duration::from_secs(10), || {
+        socket.send_to(b"marco", addr).ok()?;
+        let (n, from) = socket.recv_from(&mut buf).ok()?;
+        Some((buf[..n].to_vec(), from))
+    })
+    .expect("no echo");
+    assert_eq!(echoed.0, b"marco");
+    assert_eq!(echoed.1, addr, "the reply comes from the published port");
+}
+
+#[test]
+fn a_published_port_in_use_fails_before_the_network_starts() {
+    let sandbox = Sandbox::new("net-port-in-use");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let options = NetOptions {
+        publish: vec![format!("127.0.0.1:{port}:80")],
+        ..NetOptions::default()
+    };
+    let bundle = net_support::prepare_bundle(&sandbox, "sleep 60", &options);
+    let (_, pid) = net_support::run_detached(&sandbox, &bundle);
+    let output = sandbox
+        .command(&burrow_tests::binary::burrow_binary().burrow)
+        .args(net_support::helper_args(pid, &options))
+        .run();
+    output.assert_code(125);
+    output.assert_one_line_error(&["already in use", &format!("127.0.0.1:{port}")]);
+    assert!(!output.stdout.contains("ready"), "{output}");
+}
+
+#[test]
+fn a_bad_publish_spec_is_refused_clearly() {
+    let sandbox = Sandbox::new("net-bad-spec");
+    let output = sandbox
+        .command(&burrow_tests::binary::burrow_binary().burrow)
+        .args(["net-helper", "--pid", "1", "--publish", "80:70000"])
+        .run();
+    output.assert_code(125);
+    output.assert_one_line_error(&["invalid port mapping", "80:70000"]);
+}
