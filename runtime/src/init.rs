@@ -55,6 +55,10 @@ pub struct InitContext {
     pub joining: bool,
     /// Keep a reaping, signal-forwarding init as pid 1 (`--init`).
     pub with_init: bool,
+    /// Descriptors for stdin, stdout, stderr instead of the caller's.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// SIGKILL the init when the runtime's process (its parent) dies.
+    pub die_with_parent: bool,
 }
 
 /// Stage 1: namespaces, then the init. Never returns.
@@ -122,6 +126,16 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
         let _ = nix::unistd::setresuid(root, root, root);
     }
     nix::unistd::setsid().context(|| "cannot start a new session".into())?;
+    if ctx.die_with_parent {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context(|| "cannot set the parent-death signal".into())?;
+    }
+    if let Some(fds) = ctx.stdio {
+        for (target, fd) in fds.into_iter().enumerate() {
+            nix::unistd::dup2(fd, target as i32)
+                .context(|| "cannot attach the container's stdio".into())?;
+        }
+    }
     let spec = &ctx.bundle.spec;
     let mut pid = 0;
     if !ctx.joining {

@@ -164,3 +164,11 @@ pub fn default_spec(rootless: bool) -> Spec {
     spec.set_root(Some(root));
     spec
 }
+
+/// The kernel's name of capability number `n` (`CAP_CHOWN`), if it knows it.
+pub fn capability_name(n: u8) -> Option<String> {
+    caps::all()
+        .into_iter()
+        .find(|c| c.index() == n)
+        .map(|c| c.to_string())
+}

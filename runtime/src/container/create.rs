@@ -30,6 +30,12 @@ pub struct CreateOptions<'a> {
     pub no_pivot: bool,
     /// Keep a reaping, signal-forwarding init as the container's pid 1.
     pub with_init: bool,
+    /// Descriptors to become the process's stdin, stdout and stderr
+    /// (default: the caller's own). They must stay open until `create` returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// SIGKILL the container when the process that created it dies (a
+    /// supervisor that must never leave its container orphaned).
+    pub die_with_parent: bool,
     pub trigger: StartTrigger,
 }
 
@@ -138,6 +144,8 @@ fn spawn(
         has_create_hooks,
         joining: false,
         with_init: opts.with_init,
+        stdio: opts.stdio,
+        die_with_parent: opts.die_with_parent,
     };
     // SAFETY: the CLI is single-threaded here; the child only runs the
     // runtime's own setup code and then execs or _exits.

@@ -82,6 +82,8 @@ pub fn exec(opts: ExecOptions) -> Result<i32> {
         has_create_hooks: false,
         joining: true,
         with_init: false,
+        stdio: None,
+        die_with_parent: false,
     };
     // SAFETY: the CLI is single-threaded here; the child runs setup code and
     // then execs or _exits.

@@ -170,6 +170,8 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             with_init: self.init,
+            stdio: None,
+            die_with_parent: false,
             trigger,
         }
     }

@@ -1,0 +1,137 @@
+//! The flags `run` and `create` share, and their translation to a RunConfig.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use burrow_engine::RunConfig;
+
+#[derive(clap::Args)]
+pub struct ContainerArgs {
+    /// Assign a name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from here).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Read environment variables from files.
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Container host name.
+    #[arg(long, short = 'h')]
+    pub hostname: Option<String>,
+    /// Allocate a pseudo-TTY (not yet available with the supervisor).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Keep stdin open (not yet available with the supervisor).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Run an init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Set metadata (KEY=VALUE).
+    #[arg(short, long)]
+    pub label: Vec<String>,
+    /// Bind mount HOST:CONTAINER[:ro].
+    #[arg(short, long)]
+    pub volume: Vec<String>,
+    /// Network mode: none or host.
+    #[arg(long, default_value = "host")]
+    pub network: String,
+    /// Signal to stop the container (default SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait after the stop signal before SIGKILL.
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// Add Linux capabilities.
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Print help (-h is --hostname, as in Docker).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The first argument is a root filesystem directory, not an image.
+    #[arg(long)]
+    pub rootfs: bool,
+    /// Image (or, with --rootfs, a directory) and the command to run.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub image_and_command: Vec<String>,
+}
+
+impl ContainerArgs {
+    pub fn to_config(&self, detach: bool) -> Result<RunConfig> {
+        if self.tty || self.interactive {
+            bail!("-t/-i are not available yet with supervised containers (use `burrow oci run` for a terminal)");
+        }
+        let (image, command) = self
+            .image_and_command
+            .split_first()
+            .context("an image (or --rootfs DIR) is required")?;
+        if !self.rootfs {
+            bail!("images are not available yet: pass a root filesystem with --rootfs DIR");
+        }
+        let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
+        if command.is_empty() {
+            bail!("no command given (with --rootfs there is no image default)");
+        }
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read env file {}", file.display()))?;
+            env.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .filter_map(expand_env),
+            );
+        }
+        env.extend(self.env.iter().map(String::as_str).filter_map(expand_env));
+        let mut labels = std::collections::BTreeMap::new();
+        for label in &self.label {
+            let (k, v) = label.split_once('=').unwrap_or((label, ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        Ok(RunConfig {
+            image: image.clone(),
+            rootfs,
+            args: command.to_vec(),
+            env,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            tty: self.tty,
+            auto_remove: self.rm && detach,
+            read_only: self.read_only,
+            init: self.init,
+            labels,
+            binds: self.volume.clone(),
+            network: self.network.clone(),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+        })
+    }
+}
+
+/// `KEY=VALUE` as is; a bare `KEY` takes this process's value (or is dropped).
+fn expand_env(entry: &str) -> Option<String> {
+    if entry.contains('=') {
+        return Some(entry.to_string());
+    }
+    std::env::var(entry).ok().map(|v| format!("{entry}={v}"))
+}

@@ -1,0 +1,103 @@
+//! `burrow inspect`: Docker-shaped JSON for containers.
+
+use anyhow::Result;
+use burrow_engine::{ContainerRecord, ContainerStatus};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A Go-style template such as '{{.State.Status}}' (top-level fields and one level down).
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
+    let store = super::store(root)?;
+    let mut out = Vec::new();
+    let mut failed = false;
+    for reference in &args.containers {
+        match store.resolve(reference) {
+            Ok(r) => out.push(docker_json(&r)),
+            Err(e) => {
+                eprintln!("burrow: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    match &args.format {
+        Some(template) => {
+            for value in &out {
+                println!("{}", render_path(template, value));
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn render_path(template: &str, value: &serde_json::Value) -> String {
+    let mut result = template.to_string();
+    while let (Some(start), Some(end)) = (result.find("{{"), result.find("}}")) {
+        if end < start {
+            break;
+        }
+        let path = result[start + 2..end].trim().trim_start_matches('.');
+        let found = path
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .try_fold(value, |v, k| v.get(k));
+        let text = match found {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => "<no value>".into(),
+        };
+        result.replace_range(start..end + 2, &text);
+    }
+    result
+}
+
+fn docker_json(r: &ContainerRecord) -> serde_json::Value {
+    let (path, rest) = r
+        .config
+        .args
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    serde_json::json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": path,
+        "Args": rest,
+        "State": {
+            "Status": r.status.to_string(),
+            "Running": r.status == ContainerStatus::Running,
+            "Paused": false,
+            "Pid": if r.status == ContainerStatus::Running { r.pid } else { 0 },
+            "ExitCode": r.exit_code.unwrap_or(0),
+            "StartedAt": r.started_at.clone().unwrap_or_default(),
+            "FinishedAt": r.finished_at.clone().unwrap_or_default(),
+        },
+        "Image": r.config.image,
+        "Name": format!("/{}", r.name),
+        "HostConfig": {
+            "AutoRemove": r.config.auto_remove,
+            "ReadonlyRootfs": r.config.read_only,
+            "Binds": r.config.binds,
+            "NetworkMode": r.config.network,
+            "CapAdd": r.config.cap_add,
+            "CapDrop": r.config.cap_drop,
+            "Init": r.config.init,
+        },
+        "Config": {
+            "Hostname": r.config.hostname.clone().unwrap_or_else(|| r.short_id().to_string()),
+            "User": r.config.user.clone().unwrap_or_default(),
+            "Env": r.config.env,
+            "Cmd": r.config.args,
+            "Image": r.config.image,
+            "WorkingDir": r.config.workdir.clone().unwrap_or_default(),
+            "Labels": r.config.labels,
+            "StopSignal": r.config.stop_signal.clone().unwrap_or_else(|| "SIGTERM".into()),
+            "Tty": r.config.tty,
+        },
+    })
+}

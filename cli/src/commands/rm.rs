@@ -1,0 +1,33 @@
+//! `burrow rm`.
+
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kill running containers first.
+    #[arg(short, long)]
+    force: bool,
+    /// Accepted for Docker compatibility (no volumes yet).
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
+    let store = super::store(root)?;
+    let mut failed = false;
+    for reference in &args.containers {
+        let result = store
+            .resolve(reference)
+            .and_then(|r| burrow_engine::container::remove(&store, &r, args.force));
+        match result {
+            Ok(()) => println!("{reference}"),
+            Err(e) => {
+                eprintln!("burrow: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

@@ -1,0 +1,9 @@
+//! `burrow supervise ID` (internal): the per-container supervisor process.
+
+use anyhow::Result;
+
+pub fn run(root: Option<&std::path::Path>, id: &str) -> Result<i32> {
+    burrow_runtime::selfexe::ensure_sealed()?;
+    let store = super::store(root)?;
+    Ok(burrow_engine::supervisor::supervise(&store, id)?)
+}

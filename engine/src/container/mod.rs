@@ -1,0 +1,17 @@
+//! Container verbs, one module each.
+
+mod create;
+mod exec;
+mod kill;
+mod remove;
+mod start;
+mod stop;
+mod wait;
+
+pub use create::create;
+pub use exec::{exec, ExecRequest};
+pub use kill::kill;
+pub use remove::remove;
+pub use start::start;
+pub use stop::stop;
+pub use wait::{wait, wait_until_exited};

@@ -1,0 +1,25 @@
+//! `rm`: a stopped container's record, bundle and logs (`force` kills first).
+
+use std::time::Duration;
+
+use crate::error::{EngineError, Result};
+use crate::record::{ContainerRecord, ContainerStatus};
+use crate::store::Store;
+
+pub fn remove(store: &Store, record: &ContainerRecord, force: bool) -> Result<()> {
+    if record.status == ContainerStatus::Running {
+        if !force {
+            return Err(EngineError::WrongStatus {
+                id: record.short_id().into(),
+                status: record.status.to_string(),
+                action: "stop it first, or use --force".into(),
+            });
+        }
+        let _ = super::kill(record, libc::SIGKILL);
+        super::wait_until_exited(store, &record.id, Some(Duration::from_secs(10)))?;
+    }
+    // A supervisor killed with -9 leaves runtime state behind; clear it too.
+    let _ = burrow_runtime::container::delete(&store.runtime_root(), &record.id, true);
+    let _lock = store.lock()?;
+    store.remove_record(&record.id)
+}

@@ -1,0 +1,82 @@
+//! `start`: launch the container's supervisor and wait until it reports.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::error::{EngineError, IoContext, Result};
+use crate::record::{ContainerRecord, ContainerStatus};
+use crate::store::Store;
+use crate::supervisor::READY_FD;
+
+/// Starts a created or exited container; returns its refreshed record.
+/// `program` is the burrow binary to run as `PROGRAM [--root R] supervise ID`.
+pub fn start(
+    store: &Store,
+    record: &ContainerRecord,
+    program: &std::path::Path,
+    root_arg: Option<&std::path::Path>,
+) -> Result<ContainerRecord> {
+    if record.status == ContainerStatus::Running {
+        return Ok(record.clone());
+    }
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Other(format!("cannot create a pipe: {e}")))?;
+    let log = store.container_dir(&record.id).join("supervisor.log");
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .context(|| format!("cannot open {}", log.display()))?;
+    let mut command = Command::new(program);
+    if let Some(root) = root_arg {
+        command.arg("--root").arg(root);
+    }
+    command
+        .arg("supervise")
+        .arg(&record.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let ready_fd = write_end.as_raw_fd();
+    // SAFETY: between fork and exec the closure only calls setsid and dup2,
+    // both async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            nix::unistd::dup2(ready_fd, READY_FD).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .context(|| "cannot start the supervisor".into())?;
+    drop(write_end);
+    let mut report = String::new();
+    let _ = std::fs::File::from(read_end).read_to_string(&mut report);
+    // The supervisor lives on; reap it when it is done with its start-up report
+    // only if it already exited (a failure), otherwise let init adopt it later.
+    if report.trim() == "ok" || report.starts_with("ok\n") {
+        std::mem::forget(child);
+        return store.load(&record.id);
+    }
+    let _ = child.wait();
+    let failure = report
+        .lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .and_then(|rest| {
+            let (code, message) = rest.split_once(' ')?;
+            Some((code.parse().ok()?, message.to_string()))
+        });
+    let (exit_code, message) = failure.unwrap_or_else(|| {
+        (
+            125,
+            format!(
+                "the supervisor exited without starting the container (see {})",
+                log.display()
+            ),
+        )
+    });
+    Err(EngineError::StartFailed { message, exit_code })
+}

@@ -1,0 +1,16 @@
+//! burrow-engine: containers as persistent objects of one user's store —
+//! their records, the supervisor process that runs each one, and its logs.
+//! The CLI only parses, calls these functions and prints.
+
+pub mod container;
+pub mod error;
+pub mod ids;
+pub mod logs;
+pub mod record;
+pub mod spec_builder;
+pub mod store;
+pub mod supervisor;
+
+pub use error::{EngineError, Result};
+pub use record::{ContainerRecord, ContainerStatus, RunConfig};
+pub use store::Store;

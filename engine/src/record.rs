@@ -1,0 +1,167 @@
+//! A container's record (`container.json`): what the user asked for, and
+//! what happened to it. The status is re-derived from the process table on
+//! every load, so a supervisor that died shows its container as exited.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, IoContext, Result};
+use crate::store::Store;
+
+/// What `run`/`create` asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Image reference, or the rootfs directory for `--rootfs`.
+    pub image: String,
+    pub rootfs: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// `UID[:GID]` inside the container.
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub auto_remove: bool,
+    pub read_only: bool,
+    pub init: bool,
+    pub labels: BTreeMap<String, String>,
+    /// `HOST:CONTAINER[:ro]` bind mounts.
+    pub binds: Vec<String>,
+    /// `none` (loopback only) or `host`.
+    pub network: String,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    Exited,
+}
+
+impl std::fmt::Display for ContainerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Exited => "exited",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub config: RunConfig,
+    pub status: ContainerStatus,
+    #[serde(default)]
+    pub pid: i32,
+    #[serde(default)]
+    pub pid_start_time: u64,
+    #[serde(default)]
+    pub supervisor_pid: i32,
+    #[serde(default)]
+    pub supervisor_start_time: u64,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12.min(self.id.len())]
+    }
+
+    /// Re-derives the status: a running record whose supervisor is gone has
+    /// exited (its init died with it: parent-death signal SIGKILL).
+    fn refresh(&mut self) {
+        if self.status == ContainerStatus::Running
+            && !burrow_runtime::state::is_alive(self.supervisor_pid, self.supervisor_start_time)
+        {
+            self.status = ContainerStatus::Exited;
+            self.exit_code.get_or_insert(128 + libc::SIGKILL);
+        }
+    }
+}
+
+impl Store {
+    pub fn save(&self, record: &ContainerRecord) -> Result<()> {
+        let dir = self.container_dir(&record.id);
+        std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dir.join(".container.json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(record).map_err(|e| EngineError::Other(e.to_string()))?;
+        std::fs::write(&tmp, bytes).context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("container.json"))
+            .context(|| "cannot save the container record".into())
+    }
+
+    pub fn load(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.container_dir(id).join("container.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => EngineError::NoSuchContainer(id.into()),
+            _ => EngineError::Io {
+                context: format!("cannot read {}", path.display()),
+                error: e,
+            },
+        })?;
+        let mut record: ContainerRecord = serde_json::from_str(&text)
+            .map_err(|e| EngineError::Other(format!("corrupt record {}: {e}", path.display())))?;
+        record.refresh();
+        Ok(record)
+    }
+
+    /// Every container, oldest first. Half-written entries are skipped.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let dir = self.data.join("containers");
+        let mut records: Vec<ContainerRecord> = std::fs::read_dir(&dir)
+            .context(|| format!("cannot read {}", dir.display()))?
+            .flatten()
+            .filter_map(|e| self.load(&e.file_name().to_string_lossy()).ok())
+            .collect();
+        records.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(records)
+    }
+
+    /// Finds a container by full id, name, or unique id prefix.
+    pub fn resolve(&self, reference: &str) -> Result<ContainerRecord> {
+        let all = self.list()?;
+        if let Some(r) = all
+            .iter()
+            .find(|r| r.id == reference || r.name == reference)
+        {
+            return Ok(r.clone());
+        }
+        let matches: Vec<&ContainerRecord> =
+            all.iter().filter(|r| r.id.starts_with(reference)).collect();
+        match matches.as_slice() {
+            [one] if !reference.is_empty() => Ok((*one).clone()),
+            [] | [_] => Err(EngineError::NoSuchContainer(reference.into())),
+            _ => Err(EngineError::Other(format!(
+                "container id prefix {reference:?} is ambiguous"
+            ))),
+        }
+    }
+
+    pub fn remove_record(&self, id: &str) -> Result<()> {
+        let dir = self.container_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(EngineError::NoSuchContainer(id.into()))
+            }
+            Err(e) => Err(e).context(|| format!("cannot remove {}", dir.display())),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Turning what the user asked for (`RunConfig`) into an OCI runtime spec:
+//! the rootless defaults (user namespace — the caller as root plus its
+//! subordinate range when `newuidmap` can map it —, pid/ipc/uts/mount/cgroup
+//! namespaces, proc/dev/sys mounts), Docker's default capability set, the
+//! process, hostname, bind mounts and the network mode.
+
+use std::path::Path;
+
+use burrow_runtime::spec::oci::{
+    Capabilities, Capability, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace,
+    LinuxNamespaceType, Mount, Spec,
+};
+
+use crate::error::{EngineError, Result};
+use crate::record::RunConfig;
+
+/// Docker's default capabilities for a container.
+pub const DEFAULT_CAPABILITIES: [&str; 14] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+pub fn build(config: &RunConfig, id: &str) -> Result<Spec> {
+    let mut spec = burrow_runtime::spec::default_spec(true);
+    spec.set_hostname(Some(
+        config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12.min(id.len())].to_string()),
+    ));
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(config.rootfs.clone());
+    root.set_readonly(Some(config.read_only));
+    spec.set_root(Some(root));
+    set_process(&mut spec, config)?;
+    set_id_maps(&mut spec);
+    set_network(&mut spec, &config.network)?;
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for bind in &config.binds {
+        mounts.push(bind_mount(bind)?);
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(spec)
+}
+
+fn set_process(spec: &mut Spec, config: &RunConfig) -> Result<()> {
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(config.args.clone()));
+    process.set_terminal(Some(config.tty));
+    let mut env = vec![format!(
+        "PATH={}",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    )];
+    if config.tty {
+        env.push("TERM=xterm".into());
+    }
+    for kv in &config.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    process.set_env(Some(env));
+    if let Some(dir) = &config.workdir {
+        process.set_cwd(dir.into());
+    }
+    if let Some(user) = &config.user {
+        let (uid, gid) = parse_user(user)?;
+        process.user_mut().set_uid(uid);
+        process.user_mut().set_gid(gid);
+    }
+    process.set_no_new_privileges(Some(false));
+    process.set_capabilities(Some(capabilities(&config.cap_add, &config.cap_drop)?));
+    spec.set_process(Some(process));
+    Ok(())
+}
+
+fn parse_user(user: &str) -> Result<(u32, u32)> {
+    let bad = || EngineError::Other(format!("invalid --user {user:?}: use UID[:GID] (numeric)"));
+    match user.split_once(':') {
+        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?)),
+        None => {
+            let uid = user.parse().map_err(|_| bad())?;
+            Ok((uid, uid))
+        }
+    }
+}
+
+fn capabilities(
+    add: &[String],
+    drop: &[String],
+) -> Result<burrow_runtime::spec::oci::LinuxCapabilities> {
+    let parse = |name: &str| -> Result<Capability> {
+        let bare = name.to_ascii_uppercase();
+        let bare = bare.trim_start_matches("CAP_");
+        bare.parse()
+            .map_err(|_| EngineError::Other(format!("unknown capability {name:?}")))
+    };
+    let mut set: Capabilities = DEFAULT_CAPABILITIES
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    for name in drop {
+        if name.eq_ignore_ascii_case("ALL") {
+            set.clear();
+        } else {
+            set.remove(&parse(name)?);
+        }
+    }
+    for name in add {
+        if name.eq_ignore_ascii_case("ALL") {
+            set.extend(all_capabilities());
+        } else {
+            set.insert(parse(name)?);
+        }
+    }
+    let mut caps = burrow_runtime::spec::oci::LinuxCapabilities::default();
+    caps.set_bounding(Some(set.clone()));
+    caps.set_effective(Some(set.clone()));
+    caps.set_permitted(Some(set));
+    caps.set_inheritable(None);
+    caps.set_ambient(None);
+    Ok(caps)
+}
+
+fn all_capabilities() -> Vec<Capability> {
+    (0..=40)
+        .filter_map(|n| caps_name(n).and_then(|name| name.trim_start_matches("CAP_").parse().ok()))
+        .collect()
+}
+
+fn caps_name(n: u8) -> Option<String> {
+    burrow_runtime::spec::capability_name(n)
+}
+
+/// Root inside is the caller; uids 1..N map to its subordinate range when
+/// the setuid helper can write that (otherwise only root exists inside).
+fn set_id_maps(spec: &mut Spec) {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let helpers = ["newuidmap", "newgidmap"].iter().all(|h| on_path(h));
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten();
+    let name = user.map(|u| u.name).unwrap_or_default();
+    let map = |own: u32, file: &str| -> Vec<LinuxIdMapping> {
+        let mut maps = vec![mapping(0, own, 1)];
+        if helpers {
+            if let Some((start, count)) = subordinate_range(file, &name, own) {
+                maps.push(mapping(1, start, count));
+            }
+        }
+        maps
+    };
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_uid_mappings(Some(map(uid, "/etc/subuid")));
+        linux.set_gid_mappings(Some(map(gid, "/etc/subgid")));
+    }
+}
+
+fn mapping(inside: u32, outside: u32, size: u32) -> LinuxIdMapping {
+    LinuxIdMappingBuilder::default()
+        .container_id(inside)
+        .host_id(outside)
+        .size(size)
+        .build()
+        .unwrap_or_default()
+}
+
+/// The first `NAME:START:COUNT` (or `UID:…`) line of `file` for this user.
+pub fn subordinate_range(file: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.trim().split(':');
+        let owner = fields.next()?;
+        if owner != name && owner != id.to_string() {
+            return None;
+        }
+        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+    })
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
+    let Some(linux) = spec.linux_mut() else {
+        return Ok(());
+    };
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Network);
+    match mode {
+        "host" | "" => {}
+        "none" => {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(LinuxNamespaceType::Network);
+            namespaces.push(ns);
+        }
+        other => {
+            return Err(EngineError::Other(format!(
+                "network {other:?} is not available yet (use none or host)"
+            )))
+        }
+    }
+    linux.set_namespaces(Some(namespaces));
+    Ok(())
+}
+
+/// `HOST:CONTAINER[:ro|rw]` → an rbind mount.
+fn bind_mount(spec: &str) -> Result<Mount> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, inside, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, "rw"),
+        [h, c, m] => (*h, *c, *m),
+        _ => {
+            return Err(EngineError::Other(format!(
+                "invalid volume {spec:?}: use HOST:CONTAINER[:ro]"
+            )))
+        }
+    };
+    if !Path::new(host).is_absolute() || !Path::new(inside).is_absolute() {
+        return Err(EngineError::Other(format!(
+            "invalid volume {spec:?}: named volumes are not available yet; both paths must be absolute"
+        )));
+    }
+    if !Path::new(host).exists() {
+        return Err(EngineError::Other(format!(
+            "bind source {host} does not exist"
+        )));
+    }
+    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
+    match mode {
+        "ro" => options.push("ro".into()),
+        "rw" => {}
+        other => {
+            return Err(EngineError::Other(format!(
+                "invalid volume mode {other:?} in {spec:?}"
+            )))
+        }
+    }
+    let mut mount = Mount::default();
+    mount.set_destination(inside.into());
+    mount.set_typ(Some("bind".into()));
+    mount.set_source(Some(host.into()));
+    mount.set_options(Some(options));
+    Ok(mount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_parse() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, 1000));
+        assert_eq!(parse_user("1:2").unwrap(), (1, 2));
+        assert!(parse_user("bob").is_err());
+    }
+
+    #[test]
+    fn cap_add_and_drop_change_the_default_set() {
+        let caps = capabilities(&["SYS_ADMIN".into()], &["NET_RAW".into()]).unwrap();
+        let bounding = caps.bounding().clone().unwrap();
+        assert!(bounding.contains(&Capability::SysAdmin));
+        assert!(!bounding.contains(&Capability::NetRaw));
+        assert!(bounding.contains(&Capability::Chown));
+        assert!(capabilities(&["NOPE".into()], &[]).is_err());
+        assert!(capabilities(&[], &["ALL".into()])
+            .unwrap()
+            .bounding()
+            .clone()
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn binds_are_checked() {
+        assert!(bind_mount("/tmp:/data:ro").is_ok());
+        assert!(bind_mount("vol:/data").is_err());
+        assert!(bind_mount("/tmp:/data:zz").is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The supervisor: one `burrow supervise ID` process per running container.
+//!
+//! Started detached (new session, stdio on /dev/null) by `start`, it creates
+//! the container through the runtime in-process with the container's stdout
+//! and stderr on pipes it pumps into the log, and reports "ok" (or the error)
+//! on the readiness pipe the CLI waits on (fd 3). The container's init is the
+//! supervisor's child and dies with it (parent-death signal), so a killed
+//! supervisor never leaves an orphan. When the init exits the supervisor
+//! records the exit code, deletes the runtime state and, for `--rm`, the
+//! container itself.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use burrow_runtime::container::{create, delete, wait_exit_code, CreateOptions};
+use burrow_runtime::StartTrigger;
+
+use crate::error::{EngineError, IoContext, Result};
+use crate::logs::{log_path, LogWriter};
+use crate::record::ContainerStatus;
+use crate::store::Store;
+
+/// The descriptor on which the supervisor reports readiness.
+pub const READY_FD: i32 = 3;
+
+/// Runs container `id` to completion; returns its exit code.
+pub fn supervise(store: &Store, id: &str) -> Result<i32> {
+    // SAFETY: fd 3 was set up by `start` as the write end of the readiness
+    // pipe; we own it from here on (if it is absent, writes just fail).
+    let mut ready = Some(unsafe { std::fs::File::from_raw_fd(READY_FD) });
+    match run(store, id, &mut ready) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let Some(ready) = ready else {
+                return Err(e);
+            };
+            let code = match &e {
+                EngineError::Runtime(r) => r.exit_code(),
+                _ => 125,
+            };
+            let _ = writeln!(&ready, "error: {code} {e}");
+            Err(e)
+        }
+    }
+}
+
+/// `ready` is closed once "ok" is written: the CLI waits for its EOF.
+fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32> {
+    let mut record = store.load(id)?;
+    let dir = store.container_dir(id);
+    let logs = LogWriter::create(&log_path(&dir))?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let null = std::fs::File::open("/dev/null").context(|| "cannot open /dev/null".into())?;
+    let runtime_root = store.runtime_root();
+    let bundle = dir.join("bundle");
+    let options = CreateOptions {
+        root: &runtime_root,
+        id,
+        bundle: &bundle,
+        console_socket: None,
+        pid_file: None,
+        preserve_fds: 0,
+        no_pivot: false,
+        with_init: record.config.init,
+        stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+        die_with_parent: true,
+        trigger: StartTrigger::Channel,
+    };
+    let mut container = create(&options)?;
+    drop((out_w, err_w, null));
+    let pumps = [("stdout", out_r), ("stderr", err_r)].map(|(stream, fd)| {
+        let logs = logs.clone();
+        std::thread::spawn(move || logs.pump(stream, std::fs::File::from(fd)))
+    });
+    container.start_now()?;
+    record.status = ContainerStatus::Running;
+    record.pid = container.state.pid;
+    record.pid_start_time = container.state.pid_start_time;
+    record.supervisor_pid = std::process::id() as i32;
+    record.supervisor_start_time = burrow_runtime::state::proc_stat(record.supervisor_pid)
+        .map(|(_, start)| start)
+        .unwrap_or_default();
+    record.started_at = Some(burrow_runtime::state::rfc3339_now());
+    record.exit_code = None;
+    record.finished_at = None;
+    store.save(&record)?;
+    if let Some(mut ready) = ready.take() {
+        let _ = writeln!(ready, "ok");
+    }
+    let code = wait_exit_code(container.state.pid)?;
+    for pump in pumps {
+        let _ = pump.join();
+    }
+    let _ = delete(&runtime_root, id, true);
+    if record.config.auto_remove {
+        let _ = store.remove_record(id);
+        return Ok(code);
+    }
+    record.status = ContainerStatus::Exited;
+    record.exit_code = Some(code);
+    record.finished_at = Some(burrow_runtime::state::rfc3339_now());
+    store.save(&record)?;
+    Ok(code)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| EngineError::Other(format!("cannot create a pipe: {e}")))
+}
