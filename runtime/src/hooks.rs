@@ -54,7 +54,13 @@ fn run_one(stage: &str, hook: &Hook, state_json: &str) -> Result<()> {
                 if let Some(mut stderr) = child.stderr.take() {
                     let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
                 }
-                return Err(fail(format!("{status}: {}", err.trim())));
+                // One line, whatever the hook printed.
+                let err: Vec<&str> = err
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                return Err(fail(format!("{status}: {}", err.join("; "))));
             }
             Ok(None) => {}
             Err(e) => return Err(fail(e.to_string())),

@@ -78,6 +78,9 @@ pub fn stage1(ctx: &InitContext) -> ! {
 }
 
 fn enter_namespaces(ctx: &InitContext) -> Result<()> {
+    // While we are still dumpable our /proc files are ours to write; the
+    // score is inherited by the init forked below.
+    process::apply_oom_score(&ctx.process)?;
     ctx.plan.enter()?;
     if ctx.plan.creates(LinuxNamespaceType::User) {
         // The parent writes /proc/PID/{uid,gid}_map, which needs us dumpable.
@@ -144,7 +147,7 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
         if ctx.has_create_hooks {
             ctx.channel.send(&Message::RunCreateRuntimeHooks)?;
             pid = ctx.channel.wait_proceed()?;
-            let state = crate::container::hook_state(ctx, pid, "created");
+            let state = crate::container::hook_state(ctx, pid, "creating");
             let hooks = spec.hooks().as_ref();
             if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
                 hooks::run_all("createContainer", list, &state)?;
@@ -172,7 +175,6 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
     let executable = process::find_executable(program, &env)?;
     process::enter_cwd(process)?;
     process::apply_rlimits(process)?;
-    process::apply_oom_score(process)?;
     ctx.channel.send(&Message::Ready)?;
 
     match fifo {
@@ -189,7 +191,7 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
             .as_ref()
             .and_then(|h| h.start_container().as_deref())
         {
-            let state = crate::container::hook_state(ctx, pid, "running");
+            let state = crate::container::hook_state(ctx, pid, "created");
             hooks::run_all("startContainer", list, &state)?;
         }
     }
@@ -247,7 +249,8 @@ fn wait_for_start_fifo(fd: std::os::fd::RawFd) -> Result<()> {
         b"0",
     )
     .context(|| "cannot write exec.fifo".into())?;
-    let _ = nix::unistd::close(writer);
+    // `writer` stays open, close-on-exec: `start` waits for its EOF, so it
+    // returns (and runs poststart) only once the program has been exec'd.
     let _ = nix::unistd::close(fd);
     Ok(())
 }

@@ -31,6 +31,9 @@ pub fn fork_under_init() -> Result<()> {
             // Hold nothing of the runtime's: the setup channel must close at
             // the program's exec, and the container sees no stray fds.
             let _ = sys::close_from(3);
+            // The init now runs with the program's credentials and filter;
+            // `exec` must be able to open its /proc/PID/ns/* to join it.
+            let _ = nix::sys::prctl::set_dumpable(true);
             reap_until_exit(child, &all)
         }
     }

@@ -178,6 +178,9 @@ fn spawn(
         Ok(pid) => pid,
         Err(e) => {
             setup.kill_init();
+            // The life cycle continues at poststop once the runtime side ran
+            // anything (a failing createRuntime hook, say).
+            run_poststop_after_failure(&bundle, opts.id);
             return Err(e);
         }
     };
@@ -315,6 +318,29 @@ impl Setup<'_> {
             let _ = sys::send_signal(pid, Signal::SIGKILL as i32);
             let _ = waitpid(Pid::from_raw(pid), None);
         }
+    }
+}
+
+fn run_poststop_after_failure(bundle: &Bundle, id: &str) {
+    let Some(list) = bundle
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().clone())
+    else {
+        return;
+    };
+    let state = serde_json::json!({
+        "ociVersion": bundle.spec.version(),
+        "id": id,
+        "status": "stopped",
+        "pid": 0,
+        "bundle": bundle.dir,
+        "annotations": bundle.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string();
+    if let Err(e) = hooks::run_all("poststop", &list, &state) {
+        eprintln!("burrow: warning: {e}");
     }
 }
 

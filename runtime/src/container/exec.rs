@@ -151,9 +151,12 @@ fn join_plan(pid: i32) -> Result<NamespacePlan> {
     for (typ, name) in kinds {
         let theirs = format!("/proc/{pid}/ns/{name}");
         let mine = format!("/proc/self/ns/{name}");
-        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&mine)) else {
-            continue;
+        let Ok(b) = std::fs::metadata(&mine) else {
+            continue; // this kernel has no such namespace type
         };
+        // Failing to see the container's namespace must stop the exec: a
+        // partial join could start the process outside the container.
+        let a = std::fs::metadata(&theirs).context(|| format!("cannot inspect {theirs}"))?;
         if a.ino() == b.ino() && a.dev() == b.dev() {
             continue;
         }

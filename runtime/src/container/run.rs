@@ -66,7 +66,12 @@ pub fn run(opts: RunOptions, terminal: bool) -> Result<i32> {
     let pid = container.state.pid;
     FORWARD_TO.store(pid, Ordering::Relaxed);
     install_forwarding()?;
-    container.start_now()?;
+    if let Err(e) = container.start_now() {
+        if !opts.keep {
+            let _ = super::delete(create_opts.root, create_opts.id, true);
+        }
+        return Err(e);
+    }
     if opts.detach {
         return Ok(0);
     }

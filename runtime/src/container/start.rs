@@ -32,15 +32,19 @@ pub fn start(root: &Path, id: &str) -> Result<State> {
     .context(|| format!("cannot open {}", fifo.display()))?;
     // SAFETY: open just returned this descriptor; the File owns it from here.
     let mut file = unsafe { std::fs::File::from_raw_fd(raw) };
+    // First the init's byte (it is going), then EOF: its end of the fifo is
+    // close-on-exec, so EOF means the program has been exec'd (or setup died).
     let mut byte = [0u8; 1];
+    let mut released = false;
     loop {
         match file.read(&mut byte) {
-            Ok(1) => break,
+            Ok(1) => released = true,
+            Ok(_) if released => break,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e).context(|| "cannot read exec.fifo".into()),
         }
-        if !is_alive(state.pid, state.pid_start_time) {
+        if !released && !is_alive(state.pid, state.pid_start_time) {
             return Err(RuntimeError::Other(format!(
                 "container {id} init exited before start"
             )));

@@ -34,6 +34,13 @@ pub fn prepare(spec: &Spec, rootfs: &Path) -> Result<()> {
         .map(root_propagation)
         .transpose()?
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // pivot_root refuses a shared parent: a shared root becomes a slave for
+    // the assembly and gets its propagation back after the pivot (finish).
+    let propagation = if propagation.contains(MsFlags::MS_SHARED) {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    } else {
+        propagation
+    };
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .context(|| "cannot change the propagation of /".into())?;
     mount(
