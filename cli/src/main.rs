@@ -18,6 +18,11 @@ fn main() {
         commands::oci::main(args)
     } else if invoked_as == "burrow-overlay" {
         commands::overlay::main(args)
+    } else if args.get(1).is_some_and(|a| a == "oci") {
+        // runc's command line verbatim: its flags must not meet burrow's own.
+        let mut argv = vec![std::ffi::OsString::from("burrow oci")];
+        argv.extend(args.into_iter().skip(2));
+        commands::oci::main(argv)
     } else {
         let cli = commands::Cli::parse_from(args);
         commands::dispatch(cli)

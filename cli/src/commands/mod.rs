@@ -31,7 +31,8 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     /// Store directory (default: $XDG_DATA_HOME/burrow; runtime state goes to ROOT/run).
-    #[arg(long, global = true, env = "BURROW_ROOT")]
+    /// Given before the command, as Podman's; `oci` has its own `--root`.
+    #[arg(long, env = "BURROW_ROOT")]
     root: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
