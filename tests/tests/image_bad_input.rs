@@ -361,3 +361,43 @@ fn a_config_that_lies_about_a_diff_id_cannot_plant_a_shared_layer() {
     let top = store.layer_path(&record.layers[2]);
     assert_eq!(read(&top.join("etc/image-tag")), b"honest");
 }
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_pull_with_the_write_error_and_leaves_no_part() {
+    if !burrow_tests::user::running_as_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let sandbox = Sandbox::new("image-full");
+    let small = sandbox.make_dir("small");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs failed");
+    let _unmount = Unmount(small.clone());
+    let image = busybox_image("full", false);
+    let fake = FakeRegistry::start(routes_for(&image, "x/app", "1"));
+    let store = burrow_image::Store::open(small.join("store")).unwrap();
+    let error = pull_from(&fake, &store, "x/app:1", &Events::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("No space left on device"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    let (images, blobs, _, temps) = snapshot(&store);
+    assert_eq!(images, 0);
+    assert!(!blobs.contains(&Digest::sha256_of(&image.layers[0].0)));
+    assert!(temps.is_empty(), "{temps:?}");
+}
