@@ -4,10 +4,12 @@
 #   vs rootless `podman pull` (vfs storage: pull + unpack)
 #   vs `skopeo copy docker:// oci:` (pull only, no unpack)
 # cold (empty store) and warm (everything already present), plus peak memory of a cold run.
-# The image: 4 gzip layers built from host files (busybox, perl modules, python stdlib,
-# /usr/share/doc), pushed with skopeo to Debian's docker-registry on a free port.
-# Usage: bench/pull.sh [RUNS]   (needs hyperfine, docker-registry, skopeo, podman, uidmap,
-# busybox-static; as root, every measured command runs as BURROW_TEST_USER)
+# The image: 4 gzip layers, pushed with skopeo to Debian's docker-registry on a free port,
+# built from BENCH_ROOTFS (a `debootstrap --variant=minbase bookworm DIR` tree: made once,
+# cached by the caller) or, without it, from host files (busybox, perl modules, python
+# stdlib, /usr/share/doc).
+# Usage: [BENCH_ROOTFS=DIR] bench/pull.sh [RUNS]   (needs hyperfine, docker-registry,
+# skopeo, podman, uidmap, busybox-static; as root, measured commands run as BURROW_TEST_USER)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -41,10 +43,21 @@ layer() { # name, tar args...
   tar --numeric-owner -cf "$layout/$name.tar" "$@"
   gzip -6 -k "$layout/$name.tar"
 }
-layer l1 -C "$layout/rootfs" bin
-layer l2 -C / usr/share/perl
-layer l3 -C / usr/lib/python3
-layer l4 -C / usr/share/doc
+if [ -n "${BENCH_ROOTFS:-}" ]; then
+  # A Debian tree (debootstrap --variant=minbase), split like a Dockerfile would be:
+  # libraries, programs, shared data, the rest (no device nodes, no apt caches).
+  layer l1 -C "$BENCH_ROOTFS" usr/lib
+  layer l2 -C "$BENCH_ROOTFS" usr/bin usr/sbin usr/libexec
+  layer l3 -C "$BENCH_ROOTFS" usr/share
+  layer l4 -C "$BENCH_ROOTFS" --exclude=./usr/lib --exclude=./usr/bin --exclude=./usr/sbin \
+    --exclude=./usr/libexec --exclude=./usr/share --exclude='./dev/*' \
+    --exclude='./var/cache/apt/*' --exclude='./var/lib/apt/lists/*' .
+else
+  layer l1 -C "$layout/rootfs" bin
+  layer l2 -C / usr/share/perl
+  layer l3 -C / usr/lib/python3
+  layer l4 -C / usr/share/doc
+fi
 python3 - "$layout" <<'EOF'
 import hashlib, json, os, sys
 d = sys.argv[1]
