@@ -24,6 +24,8 @@ pub fn push(
     destination: &Reference,
     progress: &dyn Progress,
 ) -> Result<Digest, RegistryError> {
+    // Shared: prune cannot remove the blobs while they are being sent.
+    let _lock = store.lock_shared()?;
     let image = store.find_image(source)?;
     let manifest_bytes = store.read_blob(&image.manifest)?;
     let parsed = parse_manifest(&manifest_bytes, Some(&image.manifest_media_type))?;
