@@ -25,6 +25,10 @@ pub struct NetConfig {
     /// Carry ICMP echo to forwarded destinations through ping sockets; when false (or
     /// when ping sockets are not allowed) the container is told "prohibited".
     pub icmp_forward: bool,
+    /// Connect published TCP ports' loopback clients to the container port through the
+    /// namespace's own loopback, without the userspace TCP stack (much faster; the
+    /// container sees the client as 127.0.0.1 instead of the gateway).
+    pub splice_loopback: bool,
     /// Resolvers that DNS queries are forwarded to; empty means the host's
     /// `/etc/resolv.conf` (see [`crate::dns::host_resolvers`]).
     pub dns_upstreams: Vec<SocketAddr>,
@@ -81,6 +85,7 @@ impl Default for NetConfig {
             dns_ip: Ipv4Addr::new(10, 0, 2, 3),
             host_loopback: false,
             icmp_forward: true,
+            splice_loopback: true,
             dns_upstreams: Vec::new(),
             local_names: Vec::new(),
             publish: Vec::new(),

@@ -17,10 +17,25 @@ use crate::tap::{offload_header, Tap};
 /// Frames read ahead of one interface poll.
 pub const RX_QUEUE: usize = 64;
 
+/// A frame read from the tap: `buf[start..end]`. Buffers keep their full length so
+/// reading into them again costs no zeroing.
+pub struct RxFrame {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl RxFrame {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+}
+
 pub struct TapDevice {
     tap: Tap,
-    rx: VecDeque<Vec<u8>>,
+    rx: VecDeque<RxFrame>,
     pool: Vec<Vec<u8>>,
+    /// Always `frame_capacity` long; frames are written into a prefix.
     tx: Vec<u8>,
     frame_capacity: usize,
     /// Frames dropped because the tap refused them.
@@ -35,7 +50,7 @@ impl TapDevice {
             tap,
             rx: VecDeque::with_capacity(RX_QUEUE),
             pool: Vec::new(),
-            tx: Vec::with_capacity(frame_capacity),
+            tx: vec![0; frame_capacity],
             frame_capacity,
             tx_dropped: 0,
         }
@@ -52,19 +67,19 @@ impl TapDevice {
 
     /// Reads one frame from the tap into a buffer (virtio-net header removed). Returns
     /// None when the tap has nothing to read.
-    pub fn read_frame(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = self.pool.pop().unwrap_or_default();
-        buf.resize(self.frame_capacity, 0);
+    pub fn read_frame(&mut self) -> io::Result<Option<RxFrame>> {
+        let mut buf = self
+            .pool
+            .pop()
+            .unwrap_or_else(|| vec![0; self.frame_capacity]);
         match self.tap.recv(&mut buf) {
             Ok(n) => {
-                let header = self.tap.header_len();
-                if n < header {
+                let start = self.tap.header_len();
+                if n < start {
                     self.recycle(buf);
                     return Ok(None);
                 }
-                buf.truncate(n);
-                buf.drain(..header);
-                Ok(Some(buf))
+                Ok(Some(RxFrame { buf, start, end: n }))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.recycle(buf);
@@ -78,12 +93,17 @@ impl TapDevice {
     }
 
     /// Queues a frame for the interface.
-    pub fn queue(&mut self, frame: Vec<u8>) {
+    pub fn queue(&mut self, frame: RxFrame) {
         if self.can_queue() {
             self.rx.push_back(frame);
         } else {
-            self.recycle(frame);
+            self.recycle(frame.buf);
         }
+    }
+
+    /// Gives a frame's buffer back without queueing it.
+    pub fn discard(&mut self, frame: RxFrame) {
+        self.recycle(frame.buf);
     }
 
     /// Returns a buffer to the pool.
@@ -97,17 +117,19 @@ impl TapDevice {
     pub fn send_raw(&mut self, frame: &[u8]) {
         // Raw frames carry their own checksums: an all-zero virtio-net header.
         let header = self.tap.header_len();
-        self.tx.clear();
-        self.tx.resize(header, 0);
-        self.tx.extend_from_slice(frame);
-        if self.tap.send(&self.tx).is_err() {
+        let Some(out) = self.tx.get_mut(..header + frame.len()) else {
+            return;
+        };
+        out[..header].fill(0);
+        out[header..].copy_from_slice(frame);
+        if self.tap.send(out).is_err() {
             self.tx_dropped += 1;
         }
     }
 }
 
 pub struct RxToken<'a> {
-    frame: Vec<u8>,
+    frame: RxFrame,
     pool: &'a mut Vec<Vec<u8>>,
 }
 
@@ -116,9 +138,9 @@ impl phy::RxToken for RxToken<'_> {
     where
         F: FnOnce(&[u8]) -> R,
     {
-        let result = f(&self.frame);
+        let result = f(self.frame.bytes());
         if self.pool.len() < RX_QUEUE {
-            self.pool.push(self.frame);
+            self.pool.push(self.frame.buf);
         }
         result
     }
@@ -136,14 +158,17 @@ impl phy::TxToken for TxToken<'_> {
         F: FnOnce(&mut [u8]) -> R,
     {
         let header = self.tap.header_len();
-        self.buf.clear();
-        self.buf.resize(header + len, 0);
-        let result = f(&mut self.buf[header..]);
+        if self.buf.len() < header + len {
+            // Larger than the MTU allows: smoltcp never asks for this.
+            self.buf.resize(header + len, 0);
+        }
+        let out = &mut self.buf[..header + len];
+        let result = f(&mut out[header..]);
         if header > 0 {
-            let (vnet, frame) = self.buf.split_at_mut(header);
+            let (vnet, frame) = out.split_at_mut(header);
             vnet.copy_from_slice(&offload_header(frame));
         }
-        if self.tap.send(self.buf).is_err() {
+        if self.tap.send(out).is_err() {
             *self.dropped += 1;
         }
         result

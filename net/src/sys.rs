@@ -34,6 +34,51 @@ pub(crate) struct ChildSetup<'a> {
     pub net_ns: BorrowedFd<'a>,
     pub ifreq: [u8; IFREQ_LEN],
     pub requests: &'a mut [Request],
+    /// Keep the child as a socket factory inside the namespace ([`NsChannel`]).
+    pub serve_sockets: bool,
+}
+
+/// The forked child kept alive inside the container's namespaces: it opens TCP
+/// connections to the namespace's loopback on request and passes their fds back. Dropping
+/// the channel ends the child (its request read returns EOF) and reaps it.
+#[derive(Debug)]
+pub struct NsChannel {
+    channel: OwnedFd,
+    pid: libc::pid_t,
+}
+
+impl NsChannel {
+    /// A non-blocking TCP socket connecting (possibly still in progress) to
+    /// 127.0.0.1:`port` inside the namespace.
+    pub fn connect_loopback_tcp(&self, port: u16) -> io::Result<OwnedFd> {
+        let request = [port.to_be_bytes()[0], port.to_be_bytes()[1], 0, 0];
+        // SAFETY: request is 4 readable bytes; the channel is open.
+        let sent = unsafe {
+            libc::send(
+                self.channel.as_raw_fd(),
+                request.as_ptr().cast(),
+                request.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        match receive_result(self.channel.as_raw_fd())? {
+            Ok(fd) => Ok(fd),
+            Err((_, errno)) => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
+impl Drop for NsChannel {
+    fn drop(&mut self) {
+        // SAFETY: shutdown on an open fd; the child sees EOF and exits.
+        unsafe { libc::shutdown(self.channel.as_raw_fd(), libc::SHUT_RDWR) };
+        let mut status = 0;
+        // SAFETY: pid is our child, reaped only here; status is a valid int.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
 }
 
 /// An `ifreq` naming a tap device with `IFF_NO_PI` (and `IFF_VNET_HDR`).
@@ -57,7 +102,8 @@ pub(crate) type ChildFailure = (i32, i32);
 /// child makes only async-signal-safe calls on memory prepared before the fork.
 pub(crate) fn create_tap_in_namespaces(
     setup: ChildSetup<'_>,
-) -> io::Result<Result<OwnedFd, ChildFailure>> {
+) -> io::Result<Result<(OwnedFd, Option<NsChannel>), ChildFailure>> {
+    let serve = setup.serve_sockets;
     let mut pair = [0 as RawFd; 2];
     // SAFETY: `pair` is a valid array of two ints for socketpair to fill.
     if unsafe {
@@ -87,10 +133,18 @@ pub(crate) fn create_tap_in_namespaces(
     }
     drop(child_end);
     let received = receive_result(parent_end.as_raw_fd());
+    if serve && matches!(received, Ok(Ok(_))) {
+        let channel = NsChannel {
+            channel: parent_end,
+            pid,
+        };
+        return received.map(|r| r.map(|fd| (fd, Some(channel))));
+    }
+    drop(parent_end);
     let mut status = 0;
     // SAFETY: pid is our child; status is a valid int.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    received
+    received.map(|r| r.map(|fd| (fd, None)))
 }
 
 /// The child after fork: never returns.
@@ -110,6 +164,8 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
     // SAFETY: plain system calls on fds that are open in this process and on buffers
     // owned by `setup` or this stack frame, each sized as passed.
     unsafe {
+        // Never outlive the stack that asked for us.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if let Some(user_ns) = setup.user_ns {
             if libc::setns(user_ns.as_raw_fd(), libc::CLONE_NEWUSER) < 0 {
                 fail(0);
@@ -175,8 +231,65 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
         if send_fd(report_fd, tun) < 0 {
             fail(STEP_SEND_FD);
         }
+        libc::close(tun);
+        if setup.serve_sockets {
+            serve_sockets(report_fd);
+        }
         libc::_exit(0)
     }
+}
+
+/// The socket factory loop of the kept child (see [`NsChannel`]). Async-signal-safe.
+///
+/// # Safety
+/// Must only be called in the forked child; `channel` must be open.
+unsafe fn serve_sockets(channel: RawFd) {
+    let mut request = [0u8; 4];
+    // SAFETY: plain system calls on `channel` and on buffers of this frame, each
+    // sized as passed; sockaddr_in is plain data.
+    unsafe {
+        loop {
+            let n = libc::recv(channel, request.as_mut_ptr().cast(), request.len(), 0);
+            if n <= 0 {
+                return;
+            }
+            let port = u16::from_be_bytes([request[0], request[1]]);
+            let fd = libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            let mut failure = if fd < 0 { Some(errno()) } else { None };
+            if failure.is_none() {
+                let mut addr: libc::sockaddr_in = std::mem::zeroed();
+                addr.sin_family = libc::AF_INET as libc::sa_family_t;
+                addr.sin_port = port.to_be();
+                addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+                let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                if libc::connect(fd, (&raw const addr).cast(), len) < 0
+                    && errno() != libc::EINPROGRESS
+                {
+                    failure = Some(errno());
+                }
+            }
+            match failure {
+                None => {
+                    send_fd(channel, fd);
+                }
+                Some(error) => {
+                    let message = [1i32, error];
+                    libc::send(channel, message.as_ptr().cast(), 8, libc::MSG_NOSIGNAL);
+                }
+            }
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Sends `fd` with an all-zero status message. Async-signal-safe.

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::netlink::{self, LOOPBACK_IFINDEX};
 use crate::sys;
+pub use crate::sys::NsChannel;
 
 /// Size of `struct virtio_net_hdr` (no mergeable buffers).
 pub const VNET_HDR_LEN: usize = 10;
@@ -79,6 +80,9 @@ pub struct TapConfig {
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
     pub vnet_hdr: bool,
+    /// Keep a helper in the namespace that opens loopback connections there
+    /// ([`Tap::namespace`]), for splicing published ports.
+    pub keep_namespace_helper: bool,
 }
 
 /// An open tap device; frames are read and written whole.
@@ -87,6 +91,7 @@ pub struct Tap {
     fd: OwnedFd,
     vnet_hdr: bool,
     mtu: u32,
+    namespace: Option<NsChannel>,
 }
 
 impl Tap {
@@ -119,9 +124,10 @@ impl Tap {
             net_ns: net_ns.as_fd(),
             ifreq: sys::tap_ifreq(&config.name, config.vnet_hdr),
             requests: &mut requests,
+            serve_sockets: config.keep_namespace_helper,
         };
-        let fd = match sys::create_tap_in_namespaces(setup).map_err(TapError::Fork)? {
-            Ok(fd) => fd,
+        let (fd, namespace) = match sys::create_tap_in_namespaces(setup).map_err(TapError::Fork)? {
+            Ok(created) => created,
             Err((step, errno)) => {
                 let step = describe_step(step, &requests);
                 return Err(TapError::Setup {
@@ -137,7 +143,13 @@ impl Tap {
             fd,
             vnet_hdr: config.vnet_hdr,
             mtu: config.mtu,
+            namespace,
         })
+    }
+
+    /// The helper inside the container's namespaces, when kept.
+    pub fn namespace(&self) -> Option<&NsChannel> {
+        self.namespace.as_ref()
     }
 
     /// Reads one frame (with its virtio-net header when enabled).

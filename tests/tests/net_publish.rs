@@ -22,9 +22,19 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
 
 #[test]
 fn busybox_httpd_in_the_container_answers_through_a_published_port() {
+    httpd_answers(false);
+}
+
+#[test]
+fn busybox_httpd_answers_through_the_userspace_stack_too() {
+    httpd_answers(true);
+}
+
+fn httpd_answers(no_splice: bool) {
     let sandbox = Sandbox::new("net-httpd");
     let options = NetOptions {
         publish: vec!["127.0.0.1::8080/tcp".into()],
+        no_splice,
         ..NetOptions::default()
     };
     let container = net_support::start(
@@ -41,10 +51,27 @@ fn busybox_httpd_in_the_container_answers_through_a_published_port() {
 }
 
 #[test]
-fn the_container_sees_host_loopback_clients_as_the_gateway() {
+fn loopback_clients_are_spliced_to_the_containers_loopback() {
+    let answer = peer_seen_by_the_container(false);
+    assert!(answer.contains("127.0.0.1:7000"), "{answer}");
+}
+
+#[test]
+fn through_the_stack_loopback_clients_appear_as_the_gateway() {
+    let answer = peer_seen_by_the_container(true);
+    assert!(answer.contains("10.0.2.100:7000"), "{answer}");
+    assert!(
+        answer.contains("10.0.2.2:3"),
+        "the peer should be the gateway: {answer}"
+    );
+}
+
+/// What `netstat` in the container shows of a connection to a published port.
+fn peer_seen_by_the_container(no_splice: bool) -> String {
     let sandbox = Sandbox::new("net-peer");
     let options = NetOptions {
         publish: vec!["127.0.0.1::7000".into()],
+        no_splice,
         ..NetOptions::default()
     };
     // nc -e runs the program with the connection on stdin/stdout and NCAT-like env
@@ -55,26 +82,31 @@ fn the_container_sees_host_loopback_clients_as_the_gateway() {
         &options,
     );
     let addr = container.host_port(7000, "tcp");
-    let answer = retry(Duration::from_secs(10), || {
+    retry(Duration::from_secs(10), || {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         let mut text = String::new();
         stream.read_to_string(&mut text).ok()?;
         (!text.is_empty()).then_some(text)
     })
-    .unwrap_or_else(|| panic!("no answer on {addr}"));
-    assert!(answer.contains("10.0.2.100:7000"), "{answer}");
-    assert!(
-        answer.contains("10.0.2.2:3"),
-        "the peer should be the gateway: {answer}"
-    );
+    .unwrap_or_else(|| panic!("no answer on {addr}"))
 }
 
 #[test]
 fn a_large_transfer_arrives_intact_both_ways() {
+    large_transfer(false);
+}
+
+#[test]
+fn a_large_transfer_through_the_userspace_stack_arrives_intact_both_ways() {
+    large_transfer(true);
+}
+
+fn large_transfer(no_splice: bool) {
     let sandbox = Sandbox::new("net-large");
     let options = NetOptions {
         publish: vec!["127.0.0.1::9000".into(), "127.0.0.1::9001".into()],
+        no_splice,
         ..NetOptions::default()
     };
     // 48 MiB of pseudo-random data served by nc on 9000; 9001 stores what it receives.

@@ -28,6 +28,9 @@ pub struct NetHelperArgs {
     /// Answer ping to forwarded destinations with "prohibited" instead of using ping sockets.
     #[arg(long)]
     no_icmp_forward: bool,
+    /// Carry published TCP ports through the userspace stack even for loopback clients.
+    #[arg(long)]
+    no_splice: bool,
     /// DNS resolvers to forward to (default: the host's /etc/resolv.conf).
     #[arg(long = "dns-upstream")]
     dns_upstreams: Vec<SocketAddr>,
@@ -54,6 +57,7 @@ fn run(args: NetHelperArgs) -> Result<()> {
         mtu: args.mtu,
         host_loopback: args.host_loopback,
         icmp_forward: !args.no_icmp_forward,
+        splice_loopback: !args.no_splice,
         dns_upstreams: args.dns_upstreams,
         ..NetConfig::default()
     };
@@ -70,6 +74,7 @@ fn run(args: NetHelperArgs) -> Result<()> {
         prefix_len: config.prefix_len,
         gateway: config.gateway_ip,
         vnet_hdr: !args.no_vnet_hdr,
+        keep_namespace_helper: config.splice_loopback,
     };
     let tap = Tap::create_in(&NamespaceTarget::of_pid(args.pid), &tap_config)?;
     let mut stdout = std::io::stdout().lock();

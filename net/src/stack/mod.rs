@@ -18,6 +18,7 @@
 mod dns_server;
 mod ping;
 mod slab;
+mod splice;
 mod tcp;
 mod udp;
 
@@ -42,6 +43,7 @@ use crate::tap::Tap;
 
 use dns_server::DnsServer;
 use ping::PingTable;
+use splice::SpliceTable;
 use tcp::TcpTable;
 use udp::UdpTable;
 
@@ -55,7 +57,10 @@ const LISTENER_BASE: usize = 1 << 8;
 const TCP_BASE: usize = 1 << 24;
 const UDP_BASE: usize = 2 << 24;
 const PING_BASE: usize = 3 << 24;
+const SPLICE_BASE: usize = 4 << 24;
 const KIND_MASK: usize = !((1 << 24) - 1);
+// Splice flows use two tokens each.
+const _: () = assert!(SPLICE_BASE + 2 * (1 << 23) <= 5 << 24);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
@@ -105,6 +110,7 @@ pub struct Stack {
     udp: UdpTable,
     dns: DnsServer,
     ping: PingTable,
+    splice: SpliceTable,
     tap_readable: bool,
     next_port: u16,
     scratch: Vec<u8>,
@@ -140,6 +146,7 @@ impl Stack {
             tcp: TcpTable::new(config.limits.max_tcp_flows),
             udp: UdpTable::new(config.limits.max_udp_flows),
             ping: PingTable::new(config.limits.max_ping_flows),
+            splice: SpliceTable::new(config.limits.max_tcp_flows),
             dns,
             config,
             iface,
@@ -231,6 +238,7 @@ impl Stack {
             t if t & KIND_MASK == TCP_BASE => self.tcp.note_event(t - TCP_BASE, event),
             t if t & KIND_MASK == UDP_BASE => self.udp.note_event(t - UDP_BASE),
             t if t & KIND_MASK == PING_BASE => self.ping.note_event(t - PING_BASE),
+            t if t & KIND_MASK == SPLICE_BASE => self.splice.note_event(t - SPLICE_BASE, event),
             t if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
             _ => {}
         }
@@ -245,6 +253,7 @@ impl Stack {
         progress |= self.dns_turn();
         progress |= self.ping_turn();
         progress |= self.udp_listener_turn();
+        progress |= self.splice_turn();
         self.poll_iface();
         self.expire();
         Ok(progress)
@@ -280,7 +289,7 @@ impl Stack {
             };
             read += 1;
             self.stats.frames_in += 1;
-            match self.admit(&frame) {
+            match self.admit(frame.bytes()) {
                 Admit::Queue => self.device.queue(frame),
                 Admit::QueueAndFlush => {
                     self.device.queue(frame);
@@ -288,7 +297,7 @@ impl Stack {
                     // to the same destination reaches the interface.
                     self.poll_iface();
                 }
-                Admit::Drop => self.device.recycle(frame),
+                Admit::Drop => self.device.discard(frame),
             }
         }
         Ok(read > 0)

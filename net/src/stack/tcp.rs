@@ -84,6 +84,9 @@ impl Stack {
         );
         // The host side already coalesced what it sends; do not delay it again.
         socket.set_nagle_enabled(false);
+        // Timestamps let the container's kernel accept a new connection on a port pair
+        // still in TIME-WAIT there (published ports reuse the stack's ports quickly).
+        socket.set_tsval_generator(Some(timestamp_ms));
         socket
     }
 
@@ -175,11 +178,37 @@ impl Stack {
                 Listener::Udp { .. } => return,
             };
             match accepted {
+                Ok((stream, peer)) if peer.ip().is_loopback() && self.config.splice_loopback => {
+                    self.open_spliced_tcp(stream, peer, container_port)
+                }
                 Ok((stream, peer)) => self.open_inbound_tcp(stream, peer, container_port),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return, // e.g. EMFILE: the client sees its connection closed
             }
+        }
+    }
+
+    /// A loopback client: spliced to a connection inside the namespace when the helper
+    /// there is available, else through the stack. A refused connection inside closes
+    /// the client's, as an RST from the container would.
+    fn open_spliced_tcp(
+        &mut self,
+        stream: mio::net::TcpStream,
+        peer: SocketAddr,
+        container_port: u16,
+    ) {
+        let inside = match self.device.tap().namespace() {
+            Some(namespace) => namespace.connect_loopback_tcp(container_port),
+            None => return self.open_inbound_tcp(stream, peer, container_port),
+        };
+        match inside {
+            Ok(fd) => {
+                if self.open_splice(stream, fd) {
+                    self.stats.tcp_opened += 1;
+                }
+            }
+            Err(_) => self.stats.tcp_refused += 1,
         }
     }
 
@@ -290,6 +319,14 @@ impl Stack {
             self.remove_tcp_flow(slot);
         }
     }
+}
+
+/// TCP timestamp clock: milliseconds, wrapping (RFC 7323 needs only monotonicity).
+fn timestamp_ms() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u32)
+        .unwrap_or(0)
 }
 
 /// The result of a pending host connect, None while it is still in progress.

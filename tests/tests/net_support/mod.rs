@@ -25,6 +25,8 @@ pub struct NetOptions {
     pub publish: Vec<String>,
     pub host_loopback: bool,
     pub no_icmp_forward: bool,
+    /// Carry loopback clients of published ports through the userspace stack.
+    pub no_splice: bool,
     pub dns_upstreams: Vec<SocketAddr>,
     /// Put the UDP probe at /bin/net-probe.
     pub with_probe: bool,
@@ -119,6 +121,9 @@ pub fn helper_args(pid: i32, options: &NetOptions) -> Vec<String> {
     }
     if options.host_loopback {
         args.push("--host-loopback".into());
+    }
+    if options.no_splice {
+        args.push("--no-splice".into());
     }
     if options.no_icmp_forward {
         args.push("--no-icmp-forward".into());
