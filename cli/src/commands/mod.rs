@@ -3,6 +3,7 @@
 mod container_args;
 mod create;
 mod exec;
+mod info;
 mod inspect;
 mod kill;
 mod logs;
@@ -70,6 +71,8 @@ enum Command {
     Exec(exec::Args),
     /// Show containers as JSON.
     Inspect(inspect::Args),
+    /// Show the store and what this machine offers (with hints for what is missing).
+    Info(info::Args),
     /// Print version information.
     Version,
     #[command(hide = true, name = "net-helper")]
@@ -103,6 +106,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Wait(a) => wait::run(root.as_deref(), a),
         Command::Exec(a) => exec::run(root.as_deref(), a),
         Command::Inspect(a) => inspect::run(root.as_deref(), a),
+        Command::Info(a) => info::run(root.as_deref(), a),
         Command::Supervise { id } => supervise::run(root.as_deref(), &id),
     };
     match result {

@@ -1,0 +1,125 @@
+//! `burrow info`: where the store is and what this machine offers a rootless
+//! engine — each missing piece with what to do about it.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// json for a machine-readable report.
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+/// One capability check: whether it holds, and the fix when it does not.
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    hint: String,
+}
+
+pub fn run(root: Option<&Path>, args: Args) -> Result<i32> {
+    let store = super::store(root)?;
+    let checks = checks();
+    if args.format.as_deref() == Some("json") {
+        let report = serde_json::json!({
+            "store": {"data": store.data, "run": store.run},
+            "version": env!("CARGO_PKG_VERSION"),
+            "checks": checks.iter().map(|c| serde_json::json!({
+                "name": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(0);
+    }
+    println!("burrow version {}", env!("CARGO_PKG_VERSION"));
+    println!("store:        {}", store.data.display());
+    println!("runtime dir:  {}", store.run.display());
+    for c in &checks {
+        let mark = if c.ok { "yes" } else { "no " };
+        println!("{:<14}{mark}  {}", format!("{}:", c.name), c.detail);
+        if !c.ok {
+            println!("{:<19}hint: {}", "", c.hint);
+        }
+    }
+    Ok(0)
+}
+
+fn checks() -> Vec<Check> {
+    let uid = nix::unistd::geteuid();
+    let user = nix::unistd::User::from_uid(uid).ok().flatten();
+    let name = user.map(|u| u.name).unwrap_or_else(|| uid.to_string());
+    let subuid = burrow_engine::spec_builder::subordinate_range("/etc/subuid", &name, uid.as_raw());
+    let subgid = burrow_engine::spec_builder::subordinate_range(
+        "/etc/subgid",
+        &name,
+        nix::unistd::getegid().as_raw(),
+    );
+    let helpers = ["newuidmap", "newgidmap"].iter().all(|h| on_path(h));
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    let cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    vec![
+        Check {
+            name: "user ns",
+            ok: userns,
+            detail: "unprivileged user namespaces".into(),
+            hint: "set user.max_user_namespaces > 0 (sysctl)".into(),
+        },
+        Check {
+            name: "id mapping",
+            ok: subuid.is_some() && subgid.is_some() && helpers,
+            detail: match (subuid, helpers) {
+                (Some((start, count)), true) => {
+                    format!("root → {uid}, 1..{count} → {start}.. (newuidmap)")
+                }
+                _ => format!("single id: root → {uid} only"),
+            },
+            hint: if helpers {
+                format!("add `{name}:100000:65536` to /etc/subuid and /etc/subgid")
+            } else {
+                "install the uidmap package (newuidmap, newgidmap)".into()
+            },
+        },
+        Check {
+            name: "fuse",
+            ok: accessible("/dev/fuse"),
+            detail: "/dev/fuse for the overlay filesystem".into(),
+            hint: "chmod 0666 /dev/fuse (as distributions ship it)".into(),
+        },
+        Check {
+            name: "tun",
+            ok: accessible("/dev/net/tun"),
+            detail: "/dev/net/tun for container networking".into(),
+            hint: "chmod 0666 /dev/net/tun (as distributions ship it)".into(),
+        },
+        Check {
+            name: "cgroups",
+            ok: cgroup_v2,
+            detail: if cgroup_v2 {
+                "unified cgroup v2 (limits where a subtree is delegated)".into()
+            } else {
+                "v1 or hybrid: containers run without resource limits".into()
+            },
+            hint: "boot with a unified cgroup v2 hierarchy and delegate a subtree (systemd user@.service Delegate=yes)".into(),
+        },
+    ]
+}
+
+fn accessible(path: &str) -> bool {
+    nix::unistd::access(
+        path,
+        nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+    )
+    .is_ok()
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
