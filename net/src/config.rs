@@ -1,7 +1,7 @@
 //! What one container's network looks like: addresses, MTU, the host-loopback opt-in,
 //! DNS upstreams, published ports and the bounds on the flow tables.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::publish::PortMapping;
@@ -19,6 +19,12 @@ pub struct NetConfig {
     pub gateway_ip: Ipv4Addr,
     /// The stack's DNS address (written to the container's resolv.conf).
     pub dns_ip: Ipv4Addr,
+    /// IPv6 alongside IPv4: the container gets `container_ip6/64` (a ULA prefix, as
+    /// slirp4netns's fd00::/64 plan) with the stack at `gateway_ip6` and `dns_ip6`.
+    pub ipv6: bool,
+    pub container_ip6: Ipv6Addr,
+    pub gateway_ip6: Ipv6Addr,
+    pub dns_ip6: Ipv6Addr,
     /// Map the gateway address to the host's 127.0.0.1 (off by default, like
     /// slirp4netns `--disable-host-loopback`).
     pub host_loopback: bool,
@@ -83,6 +89,10 @@ impl Default for NetConfig {
             prefix_len: 24,
             gateway_ip: Ipv4Addr::new(10, 0, 2, 2),
             dns_ip: Ipv4Addr::new(10, 0, 2, 3),
+            ipv6: true,
+            container_ip6: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x100),
+            gateway_ip6: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2),
+            dns_ip6: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 3),
             host_loopback: false,
             icmp_forward: true,
             splice_loopback: true,
@@ -99,6 +109,11 @@ impl NetConfig {
     pub fn in_subnet(&self, addr: Ipv4Addr) -> bool {
         let mask = prefix_mask(self.prefix_len);
         u32::from(addr) & mask == u32::from(self.container_ip) & mask
+    }
+
+    /// Whether `addr` is inside the container's IPv6 subnet (a /64).
+    pub fn in_subnet6(&self, addr: Ipv6Addr) -> bool {
+        addr.segments()[..4] == self.container_ip6.segments()[..4]
     }
 
     /// The names the DNS server answers itself: the configured ones, plus

@@ -31,6 +31,8 @@ pub enum Frame {
         ident: u16,
         seq: u16,
     },
+    /// An ICMPv6 echo request.
+    EchoRequest6 { dst: std::net::Ipv6Addr },
     /// An ARP request for `target`.
     ArpRequest { target: Ipv4Addr },
     /// Anything else that parses (other ICMP, IPv6 control traffic, ARP replies).
@@ -92,6 +94,11 @@ fn inspect_ipv6(bytes: &[u8]) -> Frame {
     match ip.next_header() {
         IpProtocol::Tcp => inspect_tcp(src.into(), dst.into(), ip.payload()),
         IpProtocol::Udp => inspect_udp(src.into(), dst.into(), ip.payload()),
+        IpProtocol::Icmpv6 => match ip.payload().first() {
+            Some(128) => Frame::EchoRequest6 { dst },
+            Some(_) => Frame::Other,
+            None => Frame::Malformed,
+        },
         _ => Frame::Other,
     }
 }

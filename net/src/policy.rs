@@ -1,14 +1,16 @@
 //! Where a packet from the container may go. Every flow the container opens is
-//! decided here before any host socket exists:
+//! decided here before any host socket exists (IPv6 follows the same rules with its
+//! own gateway, DNS address and /64, and also refuses link-local and v4-mapped
+//! destinations):
 //!
-//! - the gateway address is the host's loopback when the user opted in, and
+//! - the gateway address is the host's loopback (127.0.0.1, ::1) when the user opted in, and
 //!   unreachable otherwise (the container learns it by an RST or an ICMP error);
 //! - the DNS address is served by the stack itself (UDP port 53 only);
 //! - other addresses of the container's own subnet do not exist;
 //! - loopback, unspecified, multicast and broadcast destinations are never forwarded;
 //! - everything else is forwarded to the same address and port from a host socket.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::config::NetConfig;
 
@@ -33,9 +35,9 @@ pub enum Transport {
 
 /// Decides where a flow to `dst` goes.
 pub fn decide(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verdict {
-    let IpAddr::V4(ip) = dst.ip() else {
-        // IPv6 is not routed yet: the container has no IPv6 address either.
-        return Verdict::Refuse;
+    let ip = match dst.ip() {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => return decide6(config, transport, ip, dst.port()),
     };
     if ip == config.gateway_ip {
         return match config.host_loopback {
@@ -59,6 +61,36 @@ pub fn decide(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verd
         return Verdict::Refuse;
     }
     Verdict::Forward(dst)
+}
+
+fn decide6(config: &NetConfig, transport: Transport, ip: Ipv6Addr, port: u16) -> Verdict {
+    if !config.ipv6 {
+        return Verdict::Refuse;
+    }
+    if ip == config.gateway_ip6 {
+        return match config.host_loopback {
+            true => Verdict::Forward(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port)),
+            false => Verdict::Refuse,
+        };
+    }
+    if ip == config.dns_ip6 {
+        return match (transport, port) {
+            (Transport::Udp, 53) | (Transport::Icmp, _) => Verdict::Local,
+            _ => Verdict::Refuse,
+        };
+    }
+    let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+    if config.in_subnet6(ip)
+        || ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || link_local
+        || ip.to_ipv4_mapped().is_some()
+        || port == 0 && transport != Transport::Icmp
+    {
+        return Verdict::Refuse;
+    }
+    Verdict::Forward(SocketAddr::new(ip.into(), port))
 }
 
 #[cfg(test)]
@@ -106,6 +138,37 @@ mod tests {
             decide(&config, Transport::Udp, at([224, 0, 0, 251], 5353)),
             Verdict::Refuse
         );
+    }
+
+    #[test]
+    fn ipv6_follows_the_same_plan() {
+        let mut config = NetConfig::default();
+        let gateway: SocketAddr = "[fd00::2]:80".parse().unwrap();
+        assert_eq!(decide(&config, Transport::Tcp, gateway), Verdict::Refuse);
+        config.host_loopback = true;
+        assert_eq!(
+            decide(&config, Transport::Tcp, gateway),
+            Verdict::Forward("[::1]:80".parse().unwrap())
+        );
+        for refused in [
+            "[fd00::9]:80",
+            "[fe80::1]:80",
+            "[ff02::1]:80",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let dst: SocketAddr = refused.parse().unwrap();
+            assert_eq!(
+                decide(&config, Transport::Tcp, dst),
+                Verdict::Refuse,
+                "{dst}"
+            );
+        }
+        let dns: SocketAddr = "[fd00::3]:53".parse().unwrap();
+        assert_eq!(decide(&config, Transport::Udp, dns), Verdict::Local);
+        let far: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        assert_eq!(decide(&config, Transport::Tcp, far), Verdict::Forward(far));
+        config.ipv6 = false;
+        assert_eq!(decide(&config, Transport::Tcp, far), Verdict::Refuse);
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct TapConfig {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// An IPv6 address (/64) and gateway, if any.
+    pub ipv6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
     pub vnet_hdr: bool,
     /// Keep a helper in the namespace that opens loopback connections there
     /// ([`Tap::namespace`]), for splicing published ports.
@@ -119,6 +121,19 @@ impl Tap {
             ),
             netlink::default_route(IpAddr::V4(config.gateway), 4, "add the default route"),
         ];
+        if let Some((address, gateway)) = config.ipv6 {
+            requests.push(netlink::add_address(
+                IpAddr::V6(address),
+                64,
+                5,
+                "set the tap device's IPv6 address",
+            ));
+            requests.push(netlink::default_route(
+                IpAddr::V6(gateway),
+                6,
+                "add the IPv6 default route",
+            ));
+        }
         let setup = sys::ChildSetup {
             user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),
             net_ns: net_ns.as_fd(),

@@ -244,7 +244,7 @@ fn the_stack_answers_host_containers_internal_itself() {
 fn the_gateway_answers_ping_and_refused_destinations_are_told_so() {
     let sandbox = Sandbox::new("net-ping");
     // With ICMP forwarding off nothing is ever sent to another address, so the
-    // documentation address 192.0.2.1 is safe to ping: the gateway refuses it.
+    // documentation address 198.51.100.7 is safe to ping: the gateway refuses it.
     let options = NetOptions {
         no_icmp_forward: true,
         ..NetOptions::default()
@@ -254,7 +254,7 @@ fn the_gateway_answers_ping_and_refused_destinations_are_told_so() {
     run.assert_success();
     assert!(run.stdout.contains("2 packets received"), "{run}");
     // busybox ping does not print ICMP errors: the container's kernel counts them.
-    let run = container.exec("ping -c 1 -W 2 192.0.2.1 >/dev/null; grep ^Icmp: /proc/net/snmp");
+    let run = container.exec("ping -c 1 -W 2 198.51.100.7 >/dev/null; grep ^Icmp: /proc/net/snmp");
     assert_eq!(
         icmp_counter(&run.stdout, "InDestUnreachs"),
         Some(1),

@@ -28,6 +28,9 @@ pub struct NetHelperArgs {
     /// Answer ping to forwarded destinations with "prohibited" instead of using ping sockets.
     #[arg(long)]
     no_icmp_forward: bool,
+    /// No IPv6 address (the container gets fd00::100/64 by default).
+    #[arg(long)]
+    no_ipv6: bool,
     /// Carry published TCP ports through the userspace stack even for loopback clients.
     #[arg(long)]
     no_splice: bool,
@@ -58,6 +61,7 @@ fn run(args: NetHelperArgs) -> Result<()> {
         host_loopback: args.host_loopback,
         icmp_forward: !args.no_icmp_forward,
         splice_loopback: !args.no_splice,
+        ipv6: !args.no_ipv6,
         dns_upstreams: args.dns_upstreams,
         ..NetConfig::default()
     };
@@ -73,6 +77,9 @@ fn run(args: NetHelperArgs) -> Result<()> {
         address: config.container_ip,
         prefix_len: config.prefix_len,
         gateway: config.gateway_ip,
+        ipv6: config
+            .ipv6
+            .then_some((config.container_ip6, config.gateway_ip6)),
         vnet_hdr: !args.no_vnet_hdr,
         keep_namespace_helper: config.splice_loopback,
     };

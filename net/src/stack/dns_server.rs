@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Instant;
 
@@ -29,7 +29,8 @@ struct Pending {
 }
 
 pub(super) struct DnsServer {
-    handle: SocketHandle,
+    /// The IPv4 socket, then the IPv6 one when IPv6 is on.
+    handles: Vec<SocketHandle>,
     upstreams: Vec<SocketAddr>,
     /// One unconnected socket for all IPv4 upstreams (IPv6 upstreams are skipped).
     upstream_socket: Option<mio::net::UdpSocket>,
@@ -45,14 +46,21 @@ impl DnsServer {
         sockets: &mut SocketSet<'static>,
         poll: &Poll,
     ) -> io::Result<DnsServer> {
-        let mut socket = new_udp_socket();
-        socket
-            .bind(IpListenEndpoint {
-                addr: Some(config.dns_ip.into()),
-                port: 53,
-            })
-            .map_err(|e| io::Error::other(format!("bind the DNS socket: {e}")))?;
-        let handle = sockets.add(socket);
+        let mut addresses = vec![IpAddr::V4(config.dns_ip)];
+        if config.ipv6 {
+            addresses.push(IpAddr::V6(config.dns_ip6));
+        }
+        let mut handles = Vec::new();
+        for address in addresses {
+            let mut socket = new_udp_socket();
+            socket
+                .bind(IpListenEndpoint {
+                    addr: Some(address.into()),
+                    port: 53,
+                })
+                .map_err(|e| io::Error::other(format!("bind the DNS socket: {e}")))?;
+            handles.push(sockets.add(socket));
+        }
         let upstreams: Vec<SocketAddr> = match config.dns_upstreams.is_empty() {
             true => dns::host_resolvers(Path::new("/etc/resolv.conf")).unwrap_or_default(),
             false => config.dns_upstreams.clone(),
@@ -71,7 +79,7 @@ impl DnsServer {
             }
         };
         Ok(DnsServer {
-            handle,
+            handles,
             upstreams,
             upstream_socket,
             upstream_readable: false,
@@ -106,14 +114,16 @@ impl Stack {
     pub(super) fn dns_turn(&mut self) -> bool {
         let mut progress = false;
         // Queries from the container.
-        loop {
-            let socket = self.sockets.get_mut::<udp::Socket>(self.dns.handle);
-            let Ok((query, meta)) = socket.recv() else {
-                break;
-            };
-            progress = true;
-            let query = query.to_vec();
-            self.handle_query(query, meta.endpoint);
+        for index in 0..self.dns.handles.len() {
+            loop {
+                let socket = self.sockets.get_mut::<udp::Socket>(self.dns.handles[index]);
+                let Ok((query, meta)) = socket.recv() else {
+                    break;
+                };
+                progress = true;
+                let query = query.to_vec();
+                self.handle_query(query, meta.endpoint);
+            }
         }
         // Answers from upstream.
         while self.dns.upstream_readable {
@@ -192,12 +202,18 @@ impl Stack {
     }
 
     fn reply_dns(&mut self, client: IpEndpoint, answer: &[u8]) {
+        let (local, handle) = match client.addr {
+            smoltcp::wire::IpAddress::Ipv6(_) if self.dns.handles.len() > 1 => {
+                (IpAddr::V6(self.config.dns_ip6), self.dns.handles[1])
+            }
+            _ => (IpAddr::V4(self.config.dns_ip), self.dns.handles[0]),
+        };
         let meta = UdpMetadata {
             endpoint: client,
-            local_address: Some(self.config.dns_ip.into()),
+            local_address: Some(local.into()),
             meta: Default::default(),
         };
-        let socket = self.sockets.get_mut::<udp::Socket>(self.dns.handle);
+        let socket = self.sockets.get_mut::<udp::Socket>(handle);
         let _ = socket.send_slice(answer, meta);
     }
 

@@ -132,8 +132,18 @@ impl Stack {
             for ip in [config.gateway_ip, config.dns_ip] {
                 let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ip), config.prefix_len));
             }
+            if config.ipv6 {
+                for ip in [config.gateway_ip6, config.dns_ip6] {
+                    let _ = addrs.push(IpCidr::new(IpAddress::Ipv6(ip), 64));
+                }
+            }
         });
         let _ = iface.routes_mut().add_default_ipv4_route(config.gateway_ip);
+        if config.ipv6 {
+            let _ = iface
+                .routes_mut()
+                .add_default_ipv6_route(config.gateway_ip6);
+        }
         iface.set_any_ip(true);
         let poll = Poll::new().map_err(StackError::Poll)?;
         let tap_fd = device.tap().as_raw_fd();
@@ -337,6 +347,13 @@ impl Stack {
                 }
                 self.echo_request(bytes, src_mac, src, dst, ident, seq);
                 Admit::Drop
+            }
+            // AnyIP would make the interface answer echo requests to every address.
+            Frame::EchoRequest6 { dst } => {
+                match dst == self.config.gateway_ip6 || dst == self.config.dns_ip6 {
+                    true => Admit::Queue,
+                    false => Admit::Drop,
+                }
             }
             Frame::Tcp { .. } | Frame::Other => Admit::Queue,
         }

@@ -215,7 +215,14 @@ pub fn probe_binary() -> &'static Path {
         let partial = dir.join(format!("net-probe-{}", std::process::id()));
         let out = dir.join("net-probe");
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/net_support/probe.rs");
-        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        // cargo sets CARGO for the tests it runs; rustc sits next to it.
+        let rustc = std::env::var_os("RUSTC")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let cargo = PathBuf::from(std::env::var_os("CARGO")?);
+                Some(cargo.with_file_name("rustc")).filter(|p| p.is_file())
+            })
+            .unwrap_or_else(|| "rustc".into());
         let status = std::process::Command::new(rustc)
             .args([
                 "--edition",

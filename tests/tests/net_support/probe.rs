@@ -21,7 +21,10 @@ fn main() {
 }
 
 fn udp_echo(port: &str) -> i32 {
-    let socket = UdpSocket::bind(format!("0.0.0.0:{port}")).expect("bind");
+    // [::] takes IPv4 too (v4-mapped) unless the namespace says otherwise.
+    let socket = UdpSocket::bind(format!("[::]:{port}"))
+        .or_else(|_| UdpSocket::bind(format!("0.0.0.0:{port}")))
+        .expect("bind");
     let mut buf = vec![0u8; 65536];
     loop {
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
@@ -31,7 +34,12 @@ fn udp_echo(port: &str) -> i32 {
 }
 
 fn udp_ask(addr: &str, message: &str) -> i32 {
-    let socket = UdpSocket::bind("0.0.0.0:0").expect("bind");
+    let local = if addr.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = UdpSocket::bind(local).expect("bind");
     socket
         .set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
