@@ -97,7 +97,13 @@ storage: {filesystem: {rootdirectory: $work/registry/storage}}
 http: {addr: 127.0.0.1:$port}
 EOF
 [ "${#as_user[@]}" -gt 0 ] && chown -R "$user" "$work/registry"
-run /usr/bin/docker-registry serve "$work/registry/config.yml" &
+# setpriv execs (runuser would fork and keep the pid we kill): $! is the registry itself.
+if [ "${#as_user[@]}" -gt 0 ]; then
+  setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- \
+    /usr/bin/docker-registry serve "$work/registry/config.yml" &
+else
+  /usr/bin/docker-registry serve "$work/registry/config.yml" &
+fi
 registry_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 ref=127.0.0.1:$port/bench/image:1
