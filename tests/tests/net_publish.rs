@@ -26,15 +26,15 @@ fn busybox_httpd_in_the_container_answers_through_a_published_port() {
 }
 
 #[test]
-fn busybox_httpd_answers_through_the_userspace_stack_too() {
+fn busybox_httpd_answers_through_the_loopback_splice_too() {
     httpd_answers(true);
 }
 
-fn httpd_answers(no_splice: bool) {
+fn httpd_answers(splice: bool) {
     let sandbox = Sandbox::new("net-httpd");
     let options = NetOptions {
         publish: vec!["127.0.0.1::8080/tcp".into()],
-        no_splice,
+        splice,
         ..NetOptions::default()
     };
     let container = net_support::start(
@@ -52,13 +52,13 @@ fn httpd_answers(no_splice: bool) {
 
 #[test]
 fn loopback_clients_are_spliced_to_the_containers_loopback() {
-    let answer = peer_seen_by_the_container(false);
+    let answer = peer_seen_by_the_container(true);
     assert!(answer.contains("127.0.0.1:7000"), "{answer}");
 }
 
 #[test]
 fn through_the_stack_loopback_clients_appear_as_the_gateway() {
-    let answer = peer_seen_by_the_container(true);
+    let answer = peer_seen_by_the_container(false);
     assert!(answer.contains("10.0.2.100:7000"), "{answer}");
     assert!(
         answer.contains("10.0.2.2:3"),
@@ -67,11 +67,11 @@ fn through_the_stack_loopback_clients_appear_as_the_gateway() {
 }
 
 /// What `netstat` in the container shows of a connection to a published port.
-fn peer_seen_by_the_container(no_splice: bool) -> String {
+fn peer_seen_by_the_container(splice: bool) -> String {
     let sandbox = Sandbox::new("net-peer");
     let options = NetOptions {
         publish: vec!["127.0.0.1::7000".into()],
-        no_splice,
+        splice,
         ..NetOptions::default()
     };
     // nc -e runs the program with the connection on stdin/stdout and NCAT-like env
@@ -98,15 +98,15 @@ fn a_large_transfer_arrives_intact_both_ways() {
 }
 
 #[test]
-fn a_large_transfer_through_the_userspace_stack_arrives_intact_both_ways() {
+fn a_large_transfer_through_the_loopback_splice_arrives_intact_both_ways() {
     large_transfer(true);
 }
 
-fn large_transfer(no_splice: bool) {
+fn large_transfer(splice: bool) {
     let sandbox = Sandbox::new("net-large");
     let options = NetOptions {
         publish: vec!["127.0.0.1::9000".into(), "127.0.0.1::9001".into()],
-        no_splice,
+        splice,
         ..NetOptions::default()
     };
     // 48 MiB of pseudo-random data served by nc on 9000; 9001 stores what it receives.

@@ -31,9 +31,10 @@ pub struct NetHelperArgs {
     /// No IPv6 address (the container gets fd00::100/64 by default).
     #[arg(long)]
     no_ipv6: bool,
-    /// Carry published TCP ports through the userspace stack even for loopback clients.
+    /// Splice loopback clients of published TCP ports into the namespace's loopback
+    /// instead of carrying them through the userspace stack.
     #[arg(long)]
-    no_splice: bool,
+    splice: bool,
     /// DNS resolvers to forward to (default: the host's /etc/resolv.conf).
     #[arg(long = "dns-upstream")]
     dns_upstreams: Vec<SocketAddr>,
@@ -60,7 +61,7 @@ fn run(args: NetHelperArgs) -> Result<()> {
         mtu: args.mtu,
         host_loopback: args.host_loopback,
         icmp_forward: !args.no_icmp_forward,
-        splice_loopback: !args.no_splice,
+        splice_loopback: args.splice,
         ipv6: !args.no_ipv6,
         dns_upstreams: args.dns_upstreams,
         ..NetConfig::default()

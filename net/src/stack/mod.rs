@@ -124,6 +124,7 @@ impl Stack {
         tap: Tap,
         published: Vec<BoundPort>,
     ) -> Result<Stack, StackError> {
+        crate::sys::fresh_pages_for_large_allocations();
         let mut device = TapDevice::new(tap);
         let mut iface_config = Config::new(HardwareAddress::Ethernet(GATEWAY_MAC));
         iface_config.random_seed = random_seed();

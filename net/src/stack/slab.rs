@@ -76,6 +76,36 @@ impl<T> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any sequence of inserts and removes keeps the bound, the count and the
+        /// contents right (a model: a map from slot to value).
+        #[test]
+        fn the_table_matches_a_model(ops in proptest::collection::vec((any::<bool>(), 0usize..12), 0..200)) {
+            let mut slab = Slab::with_capacity(8);
+            let mut model = std::collections::BTreeMap::new();
+            for (n, (insert, slot)) in ops.into_iter().enumerate() {
+                if insert {
+                    match slab.insert(n) {
+                        Ok(at) => {
+                            prop_assert!(model.insert(at, n).is_none(), "slot {at} handed out twice");
+                        }
+                        Err(value) => {
+                            prop_assert_eq!(value, n);
+                            prop_assert_eq!(model.len(), 8);
+                        }
+                    }
+                } else {
+                    prop_assert_eq!(slab.remove(slot), model.remove(&slot));
+                }
+                prop_assert_eq!(slab.len(), model.len());
+                prop_assert!(slab.len() <= 8);
+            }
+            let slots: Vec<usize> = model.keys().copied().collect();
+            prop_assert_eq!(slab.slots(), slots);
+        }
+    }
 
     #[test]
     fn slots_are_reused_and_the_bound_holds() {

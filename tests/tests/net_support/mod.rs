@@ -25,8 +25,8 @@ pub struct NetOptions {
     pub publish: Vec<String>,
     pub host_loopback: bool,
     pub no_icmp_forward: bool,
-    /// Carry loopback clients of published ports through the userspace stack.
-    pub no_splice: bool,
+    /// Splice loopback clients of published ports into the namespace's loopback.
+    pub splice: bool,
     pub dns_upstreams: Vec<SocketAddr>,
     /// Put the UDP probe at /bin/net-probe.
     pub with_probe: bool,
@@ -122,8 +122,8 @@ pub fn helper_args(pid: i32, options: &NetOptions) -> Vec<String> {
     if options.host_loopback {
         args.push("--host-loopback".into());
     }
-    if options.no_splice {
-        args.push("--no-splice".into());
+    if options.splice {
+        args.push("--splice".into());
     }
     if options.no_icmp_forward {
         args.push("--no-icmp-forward".into());
