@@ -86,7 +86,8 @@ fn set_process(spec: &mut Spec, config: &RunConfig) -> Result<()> {
     Ok(())
 }
 
-fn parse_user(user: &str) -> Result<(u32, u32)> {
+/// `UID[:GID]` (numeric); a bare UID is also the GID, as Docker does.
+pub fn parse_user(user: &str) -> Result<(u32, u32)> {
     let bad = || EngineError::Other(format!("invalid --user {user:?}: use UID[:GID] (numeric)"));
     match user.split_once(':') {
         Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?)),
@@ -191,7 +192,8 @@ pub fn subordinate_range(file: &str, name: &str, id: u32) -> Option<(u32, u32)> 
     })
 }
 
-fn on_path(program: &str) -> bool {
+/// Whether `program` is an executable file in a `$PATH` directory.
+pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false)

@@ -28,6 +28,7 @@ pub mod procfs;
 pub mod runtime;
 pub mod sandbox;
 pub mod spec;
+pub mod tools;
 pub mod user;
 
 pub use bundle::Bundle;

@@ -49,13 +49,8 @@ fn info_reports_the_store_and_the_id_mapping() {
 #[test]
 fn a_missing_newuidmap_is_reported_with_the_package_to_install() {
     let sandbox = Sandbox::new("eng-info-no-uidmap");
-    let bin = sandbox.make_dir("bin-without-uidmap");
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("setpriv is installed");
-    std::os::unix::fs::symlink(setpriv, bin.join("setpriv")).expect("symlink");
-    let report = info(&sandbox, Some(bin.to_str().expect("utf-8 path")));
+    let path = burrow_tests::tools::path_with_only_setpriv(&sandbox);
+    let report = info(&sandbox, Some(&path));
     let mapping = check(&report, "id mapping");
     assert_eq!(mapping["ok"], false, "{mapping}");
     assert!(

@@ -4,17 +4,6 @@
 
 use burrow_tests::Sandbox;
 
-/// PATH holding only `setpriv` (which the harness needs to drop privileges).
-fn path_without_uidmap(sandbox: &Sandbox) -> String {
-    let bin = sandbox.make_dir("bin-without-uidmap");
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("setpriv (util-linux) is installed");
-    std::os::unix::fs::symlink(setpriv, bin.join("setpriv")).expect("symlink setpriv");
-    bin.display().to_string()
-}
-
 #[test]
 fn a_range_map_without_newuidmap_names_the_package() {
     let sandbox = Sandbox::new("no-newuidmap");
@@ -24,7 +13,7 @@ fn a_range_map_without_newuidmap_names_the_package() {
         spec.map_subordinate_ids(user).args(&["true"]);
     });
     let id = sandbox.container_id("c");
-    let path = path_without_uidmap(&sandbox);
+    let path = burrow_tests::tools::path_with_only_setpriv(&sandbox);
     let run = sandbox
         .oci(["run", "--bundle"])
         .arg(bundle.path())
@@ -43,7 +32,7 @@ fn a_single_id_map_needs_no_helper() {
         spec.args(&["echo", "ran"]);
     });
     let id = sandbox.container_id("c");
-    let path = path_without_uidmap(&sandbox);
+    let path = burrow_tests::tools::path_with_only_setpriv(&sandbox);
     let run = sandbox
         .oci(["run", "--bundle"])
         .arg(bundle.path())

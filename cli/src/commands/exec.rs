@@ -1,6 +1,6 @@
 //! `burrow exec`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burrow_engine::container::ExecRequest;
 
 #[derive(clap::Args)]
@@ -35,19 +35,11 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = super::store(root)?;
     burrow_runtime::selfexe::ensure_sealed()?;
     let record = store.resolve(&args.container)?;
-    let user = match &args.user {
-        Some(u) => Some(match u.split_once(':') {
-            Some((a, b)) => (
-                a.parse().context("--user takes UID[:GID]")?,
-                b.parse().context("--user takes UID[:GID]")?,
-            ),
-            None => {
-                let uid: u32 = u.parse().context("--user takes UID[:GID]")?;
-                (uid, uid)
-            }
-        }),
-        None => None,
-    };
+    let user = args
+        .user
+        .as_deref()
+        .map(burrow_engine::spec_builder::parse_user)
+        .transpose()?;
     let request = ExecRequest {
         args: args.command,
         env: args.env,

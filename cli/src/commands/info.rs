@@ -57,7 +57,9 @@ fn checks() -> Vec<Check> {
         &name,
         nix::unistd::getegid().as_raw(),
     );
-    let helpers = ["newuidmap", "newgidmap"].iter().all(|h| on_path(h));
+    let helpers = ["newuidmap", "newgidmap"]
+        .iter()
+        .all(|h| burrow_engine::spec_builder::on_path(h));
     let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
@@ -116,10 +118,4 @@ fn accessible(path: &str) -> bool {
         nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
     )
     .is_ok()
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
 }
