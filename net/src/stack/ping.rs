@@ -230,10 +230,8 @@ impl Stack {
 fn echo_data(frame: &[u8]) -> Option<&[u8]> {
     let eth = EthernetFrame::new_checked(frame).ok()?;
     let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
-    ip.payload()
-        .get(8..)
-        .filter(|_| icmp.echo_ident() == icmp.echo_ident())
+    Icmpv4Packet::new_checked(ip.payload()).ok()?;
+    ip.payload().get(8..)
 }
 
 /// The IPv4 header and first 8 payload bytes of a frame, as an ICMP error quotes them.
