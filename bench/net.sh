@@ -54,9 +54,11 @@ import json, sys
 print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))
 EOF
 cat > "$work/accept.py" <<'EOF'
-import socket, sys
+import os, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(512)
+if len(sys.argv) > 2:
+    open(sys.argv[2], "w").write(str(os.getpid()))
 while True:
     c, _ = s.accept(); c.sendall(b"x"); c.close()
 EOF
@@ -162,7 +164,9 @@ EOF
 done
 sns() { "${as_user[@]}" nsenter --preserve-credentials -U -n -t "$nspid" "$@"; }
 sns iperf3 -s -p 5201 -D --pidfile "$work/slirp-iperf.pid"
-sns python3 "$work/accept.py" 8000 & pids+=($!)
+# (a function in the background is a subshell: the server's own pid comes from its file)
+sns python3 "$work/accept.py" 8000 "$work/slirp-accept.pid" &
+wait_for "[ -s $work/slirp-accept.pid ]"; pids+=("$(cat "$work/slirp-accept.pid")")
 wait_for "[ -s $work/slirp-iperf.pid ]"; pids+=("$(cat "$work/slirp-iperf.pid")")
 wait_for "python3 -c 'import socket; c=socket.create_connection((\"127.0.0.1\", $slirp_accept)); assert c.recv(1)' 2>/dev/null"
 measure slirp4netns c2h sh -c "$(printf '%q ' "${as_user[@]}") nsenter --preserve-credentials -U -n -t $nspid iperf3 -c 10.0.2.2 -p $host_server_port -t $secs -J | python3 $work/gbits.py"
@@ -182,7 +186,8 @@ wait_for "pgrep -P $pasta -x sleep >/dev/null"
 pnspid=$(pgrep -P "$pasta" -x sleep); pids+=($pnspid)
 pns() { "${as_user[@]}" nsenter --preserve-credentials -U -n -t "$pnspid" "$@"; }
 pns iperf3 -s -p 5201 -D --pidfile "$work/pasta-iperf.pid"
-pns python3 "$work/accept.py" 8000 & pids+=($!)
+pns python3 "$work/accept.py" 8000 "$work/pasta-accept.pid" &
+wait_for "[ -s $work/pasta-accept.pid ]"; pids+=("$(cat "$work/pasta-accept.pid")")
 wait_for "[ -s $work/pasta-iperf.pid ]"; pids+=("$(cat "$work/pasta-iperf.pid")")
 wait_for "python3 -c 'import socket; c=socket.create_connection((\"127.0.0.1\", $pasta_accept)); assert c.recv(1)' 2>/dev/null"
 measure pasta c2h sh -c "$(printf '%q ' "${as_user[@]}") nsenter --preserve-credentials -U -n -t $pnspid iperf3 -c 127.0.0.1 -p $host_server_port -t $secs -J | python3 $work/gbits.py"
