@@ -217,3 +217,34 @@ fn a_bad_publish_spec_is_refused_clearly() {
     output.assert_code(125);
     output.assert_one_line_error(&["invalid port mapping", "80:70000"]);
 }
+
+#[test]
+fn the_container_reaches_its_own_published_port_through_the_gateway() {
+    let sandbox = Sandbox::new("net-hairpin");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::8080".into()],
+        host_loopback: true,
+        ..NetOptions::default()
+    };
+    let container = net_support::start(
+        &sandbox,
+        "mkdir -p /www && echo hairpin > /www/index.html && exec httpd -f -p 8080 -h /www",
+        &options,
+    );
+    let port = container.host_port(8080, "tcp").port();
+    // Out through the stack to the host's loopback, in again through the published
+    // port: 20 short connections, each must answer (a TIME-WAIT clash once cost 1 s).
+    let script = format!(
+        "for i in $(seq 20); do echo -e 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | \
+         nc -w 3 10.0.2.2 {port} | grep -c hairpin; done | grep -c 1"
+    );
+    let started = std::time::Instant::now();
+    let run = container.exec(&script);
+    run.assert_success();
+    assert_eq!(run.stdout_trimmed(), "20", "{run}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
