@@ -175,6 +175,11 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
     let executable = process::find_executable(program, &env)?;
     process::enter_cwd(process)?;
     process::apply_rlimits(process)?;
+    let mask_before_init = if ctx.with_init {
+        Some(crate::reaper::block_all_signals()?)
+    } else {
+        None
+    };
     ctx.channel.send(&Message::Ready)?;
 
     match fifo {
@@ -199,9 +204,9 @@ fn setup_and_exec(ctx: &InitContext) -> Result<std::convert::Infallible> {
         .map(|s| s.trim() == "allow")
         .unwrap_or(true);
     process::become_user(process, ctx.seccomp.as_ref(), setgroups_allowed)?;
-    if ctx.with_init {
+    if let Some(previous) = mask_before_init {
         // The init keeps the process's user, capabilities and seccomp filter.
-        crate::reaper::fork_under_init()?;
+        crate::reaper::fork_under_init(previous)?;
     }
     close_inherited_fds(ctx.preserve_fds)?;
     Err(process::exec(&executable, &args, &env))

@@ -12,13 +12,26 @@ use nix::unistd::{ForkResult, Pid};
 use crate::error::{Context, Result};
 use crate::sys;
 
-/// In the child: returns `Ok(())` to go on towards exec. In the parent:
-/// never returns (it becomes the reaper).
-pub fn fork_under_init() -> Result<()> {
-    let all = SigSet::all();
+/// Blocks every signal and returns the previous mask. Called before the
+/// container can be seen as created: a pid-namespace init drops signals it has
+/// no handler for, unless they are blocked, so blocked early they stay pending
+/// until the reaper waits for them.
+pub fn block_all_signals() -> Result<SigSet> {
     let mut previous = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut previous))
-        .context(|| "cannot block signals for the init".into())?;
+    nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_BLOCK,
+        Some(&SigSet::all()),
+        Some(&mut previous),
+    )
+    .context(|| "cannot block signals for the init".into())?;
+    Ok(previous)
+}
+
+/// In the child: returns `Ok(())` to go on towards exec, with `previous`
+/// (from [`block_all_signals`]) as its mask. In the parent: never returns (it
+/// becomes the reaper).
+pub fn fork_under_init(previous: SigSet) -> Result<()> {
+    let all = SigSet::all();
     // SAFETY: single-threaded process; the child only continues the setup
     // code path to execve.
     match unsafe { nix::unistd::fork() }.context(|| "cannot fork the init's child".into())? {
