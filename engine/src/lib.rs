@@ -10,6 +10,7 @@ pub mod record;
 pub mod spec_builder;
 pub mod store;
 pub mod supervisor;
+pub mod userns;
 
 pub use error::{EngineError, Result};
 pub use record::{ContainerRecord, ContainerStatus, RunConfig};

@@ -35,6 +35,12 @@ pub struct RunConfig {
     pub stop_timeout: Option<u64>,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// The image's id when the container runs an image (empty for `--rootfs`).
+    #[serde(default)]
+    pub image_id: String,
+    /// The image's unpacked layers, top first: the overlay's lower layers.
+    #[serde(default)]
+    pub layers: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +134,9 @@ impl Store {
         let mut records: Vec<ContainerRecord> = std::fs::read_dir(&dir)
             .context(|| format!("cannot read {}", dir.display()))?
             .flatten()
-            .filter_map(|e| self.load(&e.file_name().to_string_lossy()).ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .filter_map(|name| self.load(&name).ok())
             .collect();
         records.sort_by(|a, b| a.created.cmp(&b.created));
         Ok(records)
@@ -154,14 +162,20 @@ impl Store {
         }
     }
 
+    /// Removes container `id` whole. The directory is first renamed out of
+    /// the listing (one atomic step: of two concurrent removals, one wins and
+    /// the other finds no container), then deleted, from inside the user
+    /// namespace when the container wrote files of subordinate ids.
     pub fn remove_record(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
+        let trash = self.data.join("containers").join(format!(".removing-{id}"));
+        match std::fs::rename(&dir, &trash) {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(EngineError::NoSuchContainer(id.into()))
+                return Err(EngineError::NoSuchContainer(id.into()))
             }
-            Err(e) => Err(e).context(|| format!("cannot remove {}", dir.display())),
+            Err(e) => return Err(e).context(|| format!("cannot remove {}", dir.display())),
         }
+        crate::userns::remove_tree(&trash)
     }
 }

@@ -7,8 +7,7 @@
 use std::path::Path;
 
 use burrow_runtime::spec::oci::{
-    Capabilities, Capability, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace,
-    LinuxNamespaceType, Mount, Spec,
+    Capabilities, Capability, LinuxNamespace, LinuxNamespaceType, Mount, Spec,
 };
 
 use crate::error::{EngineError, Result};
@@ -45,7 +44,7 @@ pub fn build(config: &RunConfig, id: &str) -> Result<Spec> {
     root.set_readonly(Some(config.read_only));
     spec.set_root(Some(root));
     set_process(&mut spec, config)?;
-    set_id_maps(&mut spec);
+    leave_user_namespace_to_the_supervisor(&mut spec);
     set_network(&mut spec, &config.network)?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     for bind in &config.binds {
@@ -145,38 +144,17 @@ fn caps_name(n: u8) -> Option<String> {
     burrow_runtime::spec::capability_name(n)
 }
 
-/// Root inside is the caller; uids 1..N map to its subordinate range when
-/// the setuid helper can write that (otherwise only root exists inside).
-fn set_id_maps(spec: &mut Spec) {
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
-    let helpers = ["newuidmap", "newgidmap"].iter().all(|h| on_path(h));
-    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten();
-    let name = user.map(|u| u.name).unwrap_or_default();
-    let map = |own: u32, file: &str| -> Vec<LinuxIdMapping> {
-        let mut maps = vec![mapping(0, own, 1)];
-        if helpers {
-            if let Some((start, count)) = subordinate_range(file, &name, own) {
-                maps.push(mapping(1, start, count));
-            }
-        }
-        maps
-    };
+/// The supervisor runs the container inside the user namespace it made for
+/// itself (see `crate::userns`), as root there: the container shares that
+/// namespace rather than making another one.
+fn leave_user_namespace_to_the_supervisor(spec: &mut Spec) {
     if let Some(linux) = spec.linux_mut() {
-        linux.set_uid_mappings(Some(map(uid, "/etc/subuid")));
-        linux.set_gid_mappings(Some(map(gid, "/etc/subgid")));
+        if let Some(namespaces) = linux.namespaces_mut() {
+            namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::User);
+        }
+        linux.set_uid_mappings(None);
+        linux.set_gid_mappings(None);
     }
-}
-
-fn mapping(inside: u32, outside: u32, size: u32) -> LinuxIdMapping {
-    LinuxIdMappingBuilder::default()
-        .container_id(inside)
-        .host_id(outside)
-        .size(size)
-        .build()
-        .unwrap_or_default()
 }
 
 /// The first `NAME:START:COUNT` (or `UID:…`) line of `file` for this user.

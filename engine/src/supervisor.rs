@@ -1,7 +1,12 @@
 //! The supervisor: one `burrow supervise ID` process per running container.
 //!
-//! Started detached (new session, stdio on /dev/null) by `start`, it creates
-//! the container through the runtime in-process with the container's stdout
+//! Started detached (new session, stdio on /dev/null) by `start`, it first
+//! moves into a user namespace of its own (the user as root, its subordinate
+//! ids mapped; see `crate::userns`) and a private mount namespace, where it
+//! mounts the container's root filesystem — burrow's FUSE overlay of the
+//! image layers and the container's upper dir, served by its threads — so
+//! nothing is ever mounted on the host. It then creates the container
+//! through the runtime in-process with the container's stdout
 //! and stderr on pipes it pumps into the log, and reports "ok" (or the error)
 //! on the readiness pipe the CLI waits on (fd 3). The container's init is the
 //! supervisor's child and dies with it (parent-death signal), so a killed
@@ -19,6 +24,8 @@ use crate::error::{EngineError, IoContext, Result};
 use crate::logs::{log_path, LogWriter};
 use crate::record::ContainerStatus;
 use crate::store::Store;
+
+mod rootfs;
 
 /// The descriptor on which the supervisor reports readiness.
 pub const READY_FD: i32 = 3;
@@ -47,7 +54,13 @@ pub fn supervise(store: &Store, id: &str) -> Result<i32> {
 /// `ready` is closed once "ok" is written: the CLI waits for its EOF.
 fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32> {
     let mut record = store.load(id)?;
+    enter_namespaces()?;
     let dir = store.container_dir(id);
+    let rootfs = if record.config.layers.is_empty() {
+        None
+    } else {
+        Some(rootfs::mount(&dir, &record.config.layers)?)
+    };
     let logs = LogWriter::create(&log_path(&dir))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -93,6 +106,9 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
         let _ = pump.join();
     }
     let _ = delete(&runtime_root, id, true);
+    if let Some(rootfs) = rootfs {
+        rootfs.unmount();
+    }
     if record.config.auto_remove {
         let _ = store.remove_record(id);
         return Ok(code);
@@ -102,6 +118,22 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
     record.finished_at = Some(burrow_runtime::state::rfc3339_now());
     store.save(&record)?;
     Ok(code)
+}
+
+/// The supervisor's own user namespace and a private mount namespace in it
+/// (mounts made here never reach the host, and disappear with the process).
+fn enter_namespaces() -> Result<()> {
+    crate::userns::enter(&crate::userns::IdMaps::for_current_user())?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| EngineError::Other(format!("cannot create a mount namespace: {e}")))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| EngineError::Other(format!("cannot make / a slave mount: {e}")))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

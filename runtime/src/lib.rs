@@ -7,7 +7,7 @@ mod cgroups;
 pub mod container;
 pub mod error;
 mod hooks;
-mod idmap;
+pub mod idmap;
 mod init;
 mod namespaces;
 mod process;

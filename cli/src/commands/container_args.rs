@@ -124,6 +124,7 @@ impl ContainerArgs {
             stop_timeout: self.stop_timeout,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
+            ..RunConfig::default()
         })
     }
 }

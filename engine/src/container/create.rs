@@ -6,17 +6,20 @@ use crate::record::{ContainerRecord, ContainerStatus, RunConfig};
 use crate::spec_builder;
 use crate::store::Store;
 
-pub fn create(store: &Store, config: RunConfig, name: Option<&str>) -> Result<ContainerRecord> {
+pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Result<ContainerRecord> {
     if config.args.is_empty() {
         return Err(EngineError::Other("no command given".into()));
     }
-    if !config.rootfs.is_dir() {
+    let id = new_id()?;
+    if !config.layers.is_empty() {
+        // An image: the supervisor mounts its overlay there.
+        config.rootfs = store.container_dir(&id).join("rootfs");
+    } else if !config.rootfs.is_dir() {
         return Err(EngineError::Other(format!(
             "rootfs {} is not a directory",
             config.rootfs.display()
         )));
     }
-    let id = new_id()?;
     let spec = spec_builder::build(&config, &id)?;
     let _lock = store.lock()?;
     let taken: Vec<String> = store.list()?.into_iter().map(|r| r.name).collect();

@@ -1,0 +1,51 @@
+//! The container's root filesystem: burrow's FUSE overlay of the image's
+//! layers (read-only, shared by every container of the image) and the
+//! container's own `upper` dir (its changes, kept across restarts until
+//! `rm`), mounted at `rootfs` in the supervisor's mount namespace.
+
+use std::path::{Path, PathBuf};
+
+use burrow_fs::{MountHandle, Overlay, OverlayConfig};
+
+use crate::error::{EngineError, IoContext, Result};
+
+/// A mounted root filesystem, served by the supervisor's threads.
+pub struct MountedRootfs {
+    handle: MountHandle,
+}
+
+/// Mounts the overlay of `layers` (top first) and `container_dir/upper` at
+/// `container_dir/rootfs`.
+pub fn mount(container_dir: &Path, layers: &[PathBuf]) -> Result<MountedRootfs> {
+    let upper = container_dir.join("upper");
+    let work = container_dir.join("work");
+    let target = container_dir.join("rootfs");
+    for dir in [&upper, &work, &target] {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let config = OverlayConfig {
+        lowers: layers.to_vec(),
+        upper: Some(upper),
+        work: Some(work),
+        allow_other: Some(true),
+        fsname: "burrow".into(),
+        ..OverlayConfig::default()
+    };
+    let overlay = Overlay::new(config)
+        .map_err(|e| EngineError::Other(format!("cannot set up the root filesystem: {e}")))?;
+    let handle = overlay
+        .mount(&target)
+        .map_err(|e| EngineError::Other(format!("cannot mount the root filesystem: {e}")))?;
+    Ok(MountedRootfs { handle })
+}
+
+impl MountedRootfs {
+    /// Unmounts and stops the server threads (errors are only logged: the
+    /// mount namespace goes away with the supervisor anyway).
+    pub fn unmount(self) {
+        let mountpoint = self.handle.mountpoint().to_path_buf();
+        if let Err(e) = self.handle.unmount() {
+            eprintln!("burrow: unmounting {}: {e}", mountpoint.display());
+        }
+    }
+}
