@@ -41,6 +41,15 @@ pub struct RunConfig {
     /// The image's unpacked layers, top first: the overlay's lower layers.
     #[serde(default)]
     pub layers: Vec<PathBuf>,
+    /// `-p` specs as given (`[IP:]HOSTPORT:CONTAINERPORT[/PROTO]`).
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `--dns` servers written to the container's resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP` entries for the container's /etc/hosts.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +91,10 @@ pub struct ContainerRecord {
     pub finished_at: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i32>,
+    /// Published ports as bound by the running supervisor
+    /// (`HOSTIP:HOSTPORT->CONTAINERPORT/PROTO`).
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 impl ContainerRecord {

@@ -184,15 +184,17 @@ fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
     namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Network);
     match mode {
-        "host" | "" => {}
-        "none" => {
+        "host" => {}
+        // `bridge` (Docker's default): a network namespace of its own whose eth0
+        // the supervisor serves with burrow's userspace network.
+        "none" | "bridge" | "" => {
             let mut ns = LinuxNamespace::default();
             ns.set_typ(LinuxNamespaceType::Network);
             namespaces.push(ns);
         }
         other => {
             return Err(EngineError::Other(format!(
-                "network {other:?} is not available yet (use none or host)"
+                "network {other:?} not found (available: bridge, host, none)"
             )))
         }
     }

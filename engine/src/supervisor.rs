@@ -25,6 +25,7 @@ use crate::logs::{log_path, LogWriter};
 use crate::record::ContainerStatus;
 use crate::store::Store;
 
+mod network;
 mod rootfs;
 
 /// The descriptor on which the supervisor reports readiness.
@@ -61,6 +62,16 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
     } else {
         Some(rootfs::mount(&dir, &record.config.layers)?)
     };
+    let ports = if network::is_served(&record.config) {
+        Some(network::bind_ports(&record.config)?)
+    } else {
+        None
+    };
+    record.ports = ports
+        .iter()
+        .flatten()
+        .map(|p| p.mapping().to_string())
+        .collect();
     let logs = LogWriter::create(&log_path(&dir))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -80,8 +91,21 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
         die_with_parent: true,
         trigger: StartTrigger::Channel,
     };
+    let netns = dir.join("netns");
+    if ports.is_some() {
+        network::new_namespace(&netns)?;
+        network::join_in_bundle(&bundle, &netns)?;
+    }
     let mut container = create(&options)?;
     drop((out_w, err_w, null));
+    let network = match ports.map(|ports| network::attach(&netns, container.state.pid, ports)) {
+        Some(Ok(network)) => Some(network),
+        Some(Err(e)) => {
+            let _ = delete(&runtime_root, id, true);
+            return Err(e);
+        }
+        None => None,
+    };
     let pumps = [("stdout", out_r), ("stderr", err_r)].map(|(stream, fd)| {
         let logs = logs.clone();
         std::thread::spawn(move || logs.pump(stream, std::fs::File::from(fd)))
@@ -104,6 +128,9 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
     let code = wait_exit_code(container.state.pid)?;
     for pump in pumps {
         let _ = pump.join();
+    }
+    if let Some(network) = network {
+        network.wait();
     }
     let _ = delete(&runtime_root, id, true);
     if let Some(rootfs) = rootfs {

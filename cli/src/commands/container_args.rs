@@ -46,9 +46,18 @@ pub struct ContainerArgs {
     /// Bind mount HOST:CONTAINER[:ro].
     #[arg(short, long)]
     pub volume: Vec<String>,
-    /// Network mode: none or host.
-    #[arg(long, default_value = "host")]
+    /// Network: bridge (a network of its own, the default), host or none.
+    #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Publish a container's port to the host: [IP:][HOSTPORT:]CONTAINERPORT[/PROTO].
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// DNS servers for the container's resolv.conf.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a line to /etc/hosts (NAME:IP, IP may be host-gateway).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Signal to stop the container (default SIGTERM).
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -124,6 +133,9 @@ impl ContainerArgs {
             stop_timeout: self.stop_timeout,
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
+            publish: self.publish.clone(),
+            dns: self.dns.clone(),
+            add_hosts: self.add_host.clone(),
             ..RunConfig::default()
         })
     }

@@ -10,6 +10,7 @@ mod logs;
 pub mod net;
 pub mod oci;
 pub mod overlay;
+mod port;
 mod ps;
 mod rm;
 mod run;
@@ -71,6 +72,8 @@ enum Command {
     Exec(exec::Args),
     /// Show containers as JSON.
     Inspect(inspect::Args),
+    /// List a container's published ports.
+    Port(port::Args),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
     /// Print version information.
@@ -106,6 +109,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Wait(a) => wait::run(root.as_deref(), a),
         Command::Exec(a) => exec::run(root.as_deref(), a),
         Command::Inspect(a) => inspect::run(root.as_deref(), a),
+        Command::Port(a) => port::run(root.as_deref(), a),
         Command::Info(a) => info::run(root.as_deref(), a),
         Command::Supervise { id } => supervise::run(root.as_deref(), &id),
     };

@@ -103,7 +103,7 @@ fn row(r: &ContainerRecord, full: bool) -> serde_json::Value {
         "RunningFor": ago(&r.created),
         "Status": status_text(r),
         "State": r.status.to_string(),
-        "Ports": "",
+        "Ports": if r.status == ContainerStatus::Running { r.ports.join(", ") } else { String::new() },
         "Names": r.name,
         "Labels": r.config.labels,
     })
@@ -124,7 +124,7 @@ fn print_table(records: &[ContainerRecord], full: bool) {
             format!("\"{}\"", field("Command")),
             field("RunningFor"),
             field("Status"),
-            "",
+            format!("{} ", field("Ports")),
             field("Names")
         );
     }

@@ -5,10 +5,14 @@ use crate::ids::{generated_name, new_id, validate_name};
 use crate::record::{ContainerRecord, ContainerStatus, RunConfig};
 use crate::spec_builder;
 use crate::store::Store;
+use burrow_runtime::spec::oci::Spec;
 
 pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Result<ContainerRecord> {
     if config.args.is_empty() {
         return Err(EngineError::Other("no command given".into()));
+    }
+    for spec in &config.publish {
+        burrow_net::parse_publish(spec).map_err(|e| EngineError::Other(e.to_string()))?;
     }
     let id = new_id()?;
     if !config.layers.is_empty() {
@@ -20,7 +24,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
             config.rootfs.display()
         )));
     }
-    let spec = spec_builder::build(&config, &id)?;
+    let mut spec = spec_builder::build(&config, &id)?;
     let _lock = store.lock()?;
     let taken: Vec<String> = store.list()?.into_iter().map(|r| r.name).collect();
     let name = match name {
@@ -49,12 +53,22 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         started_at: None,
         finished_at: None,
         exit_code: None,
+        ports: Vec::new(),
     };
-    let bundle = store.container_dir(&id).join("bundle");
-    std::fs::create_dir_all(&bundle).context(|| format!("cannot create {}", bundle.display()))?;
-    spec.save(bundle.join("config.json"))
-        .map_err(|e| EngineError::Other(format!("cannot write the bundle config: {e}")))?;
-    // The record last: a container without one is invisible and never half-listed.
-    store.save(&record)?;
+    let dir = store.container_dir(&id);
+    let written = write_bundle(&dir, &mut spec, &record.config).and_then(|()| store.save(&record));
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
     Ok(record)
+}
+
+/// The bundle the runtime will run, and the files it mounts.
+fn write_bundle(dir: &std::path::Path, spec: &mut Spec, config: &RunConfig) -> Result<()> {
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).context(|| format!("cannot create {}", bundle.display()))?;
+    super::etc_files::add(spec, dir, config)?;
+    spec.save(bundle.join("config.json"))
+        .map_err(|e| EngineError::Other(format!("cannot write the bundle config: {e}")))
 }

@@ -1,6 +1,7 @@
 //! Container verbs, one module each.
 
 mod create;
+mod etc_files;
 mod exec;
 mod kill;
 mod remove;
