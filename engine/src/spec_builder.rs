@@ -178,7 +178,7 @@ pub fn on_path(program: &str) -> bool {
 }
 
 fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
-    let Some(linux) = spec.linux_mut() else {
+    let Some(linux) = spec.linux() else {
         return Ok(());
     };
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -191,6 +191,7 @@ fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
             let mut ns = LinuxNamespace::default();
             ns.set_typ(LinuxNamespaceType::Network);
             namespaces.push(ns);
+            own_sysfs(spec);
         }
         other => {
             return Err(EngineError::Other(format!(
@@ -198,8 +199,28 @@ fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
             )))
         }
     }
-    linux.set_namespaces(Some(namespaces));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_namespaces(Some(namespaces));
+    }
     Ok(())
+}
+
+/// With a network namespace of its own, the container gets a sysfs of its
+/// own (showing its interfaces) instead of the host's /sys bound read-only.
+fn own_sysfs(spec: &mut Spec) {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for mount in mounts.iter_mut() {
+        if mount.destination() == Path::new("/sys") {
+            mount.set_typ(Some("sysfs".into()));
+            mount.set_source(Some("sysfs".into()));
+            mount.set_options(Some(
+                ["nosuid", "noexec", "nodev", "ro"]
+                    .map(String::from)
+                    .to_vec(),
+            ));
+        }
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// `HOST:CONTAINER[:ro|rw]` → an rbind mount.

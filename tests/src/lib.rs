@@ -21,6 +21,7 @@ pub mod binary;
 pub mod bundle;
 pub mod command;
 pub mod console;
+pub mod engine;
 pub mod fsutil;
 pub mod names;
 pub mod podman;

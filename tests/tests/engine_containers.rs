@@ -2,52 +2,9 @@
 //! wait|inspect`), driven as the unprivileged test user on a busybox root filesystem
 //! (`--rootfs`, until images are wired in). Each test has its own store (`--root`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use burrow_tests::runtime::Runtime;
-use burrow_tests::{Cmd, Sandbox};
-
-struct Engine {
-    sandbox: Sandbox,
-    rootfs: std::path::PathBuf,
-}
-
-impl Engine {
-    fn new(label: &str) -> Engine {
-        let sandbox = Sandbox::new(label);
-        let rootfs = sandbox.bundle("img").rootfs();
-        Engine { sandbox, rootfs }
-    }
-
-    fn burrow<I, S>(&self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.sandbox
-            .command(Runtime::burrow().program())
-            .arg("--root")
-            .arg(self.sandbox.dir().join("store"))
-            .args(args)
-    }
-
-    /// `burrow run [flags] --rootfs ROOTFS CMD…`
-    fn run(&self, flags: &[&str], command: &[&str]) -> Cmd {
-        self.burrow(["run"])
-            .args(flags)
-            .arg("--rootfs")
-            .arg(&self.rootfs)
-            .args(command)
-    }
-
-    fn wait_for(&self, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+use burrow_tests::engine::Engine;
 
 #[test]
 fn run_prints_the_output_and_exits_with_the_containers_code() {

@@ -1,0 +1,158 @@
+//! Docker's default network on supervised containers: each container has its
+//! own network namespace with `eth0` served by burrow's userspace stack in the
+//! supervisor, `-p` publishes its ports on the host, and `/etc/hosts`,
+//! `/etc/hostname` and `/etc/resolv.conf` are the container's own.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use burrow_tests::engine::Engine;
+use burrow_tests::free_tcp_port;
+
+/// GET / over HTTP/1.0 from the host; the whole response.
+fn http_get(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn web_root(e: &Engine, content: &str) -> std::path::PathBuf {
+    let dir = e.sandbox.make_dir("www");
+    std::fs::write(dir.join("index.html"), content).unwrap();
+    std::fs::set_permissions(
+        dir.join("index.html"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_published_port_reaches_the_containers_web_server() {
+    let e = Engine::new("net-publish");
+    let www = web_root(&e, "hello from the container\n");
+    let port = free_tcp_port();
+    let mapping = format!("127.0.0.1:{port}:80");
+    let volume = format!("{}:/www:ro", www.display());
+    let name = burrow_tests::unique_name("web");
+    e.run(
+        &["-d", "--name", &name, "-p", &mapping, "-v", &volume],
+        &["httpd", "-f", "-p", "80", "-h", "/www"],
+    )
+    .run()
+    .assert_success();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        match http_get(port) {
+            Some(r) if r.contains("200 OK") => break r,
+            _ if Instant::now() > deadline => panic!("no answer on port {port}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(
+        response.ends_with("hello from the container\n"),
+        "{response}"
+    );
+
+    let port_out = e.burrow(["port", &name]).run();
+    port_out.assert_success();
+    assert_eq!(
+        port_out.stdout_trimmed(),
+        format!("80/tcp -> 127.0.0.1:{port}"),
+        "{port_out}"
+    );
+    let ps = e.burrow(["ps", "--format", "{{.Ports}}"]).run();
+    assert_eq!(
+        ps.stdout_trimmed(),
+        format!("127.0.0.1:{port}->80/tcp"),
+        "{ps}"
+    );
+
+    e.burrow(["rm", "-f", &name]).run().assert_success();
+    // The supervisor is gone, and so is its listener.
+    e.wait_for("the port to be released", || {
+        TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
+}
+
+#[test]
+fn a_taken_port_fails_the_run_with_125_and_leaves_nothing() {
+    let e = Engine::new("net-clash");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mapping = format!("127.0.0.1:{port}:80");
+    let out = e.run(&["-d", "-p", &mapping], &["sleep", "100"]).run();
+    out.assert_code(125);
+    assert!(out.stderr.contains("already in use"), "{out}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out}");
+    let ps = e.burrow(["ps", "-a", "-q"]).run();
+    assert_eq!(ps.stdout_trimmed(), "", "no container is left: {ps}");
+
+    let bad = e.run(&["-p", "80:http"], &["true"]).run();
+    bad.assert_code(125);
+    assert!(bad.stderr.contains("invalid port mapping"), "{bad}");
+    let unknown = e.run(&["--network", "no-such-net"], &["true"]).run();
+    unknown.assert_code(125);
+    assert!(unknown.stderr.contains("not found"), "{unknown}");
+    let ps = e.burrow(["ps", "-a", "-q"]).run();
+    assert_eq!(ps.stdout_trimmed(), "", "no container is left: {ps}");
+}
+
+#[test]
+fn the_container_has_its_own_address_hosts_and_resolver() {
+    let e = Engine::new("net-files");
+    let out = e
+        .run(
+            &[
+                "--rm",
+                "--hostname",
+                "web1",
+                "--add-host",
+                "db:10.1.2.3",
+                "--dns",
+                "10.9.9.9",
+            ],
+            &[
+                "sh",
+                "-c",
+                "ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; hostname",
+            ],
+        )
+        .run();
+    out.assert_success();
+    assert!(out.stdout.contains("inet 10.0.2.100/24"), "{out}");
+    assert!(out.stdout.contains("default via 10.0.2.2"), "{out}");
+    assert!(out.stdout.contains("10.1.2.3\tdb\n"), "{out}");
+    assert!(out.stdout.contains("10.0.2.100\tweb1\n"), "{out}");
+    assert!(out.stdout.contains("nameserver 10.9.9.9\n"), "{out}");
+    assert!(!out.stdout.contains("nameserver 10.0.2.3"), "{out}");
+    assert_eq!(out.stdout_lines().last().copied(), Some("web1"), "{out}");
+
+    let default = e.run(&["--rm"], &["cat", "/etc/resolv.conf"]).run();
+    default.assert_success();
+    assert!(
+        default.stdout.contains("nameserver 10.0.2.3\n"),
+        "{default}"
+    );
+}
+
+#[test]
+fn network_none_has_only_loopback_and_host_shares_the_hosts() {
+    let e = Engine::new("net-modes");
+    let none = e
+        .run(&["--rm", "--network", "none"], &["ls", "/sys/class/net"])
+        .run();
+    none.assert_success();
+    assert_eq!(none.stdout_lines(), ["lo"], "{none}");
+
+    let host_links = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let host = e
+        .run(&["--rm", "--network", "host"], &["ls", "/sys/class/net"])
+        .run();
+    host.assert_success();
+    assert_eq!(host.stdout_lines().len(), host_links, "{host}");
+}
