@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod logs;
 pub mod record;
+pub mod restart;
 pub mod spec_builder;
 pub mod store;
 pub mod supervisor;
@@ -14,4 +15,5 @@ pub mod userns;
 
 pub use error::{EngineError, Result};
 pub use record::{ContainerRecord, ContainerStatus, RunConfig};
+pub use restart::RestartPolicy;
 pub use store::Store;

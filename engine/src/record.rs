@@ -50,6 +50,9 @@ pub struct RunConfig {
     /// `--add-host NAME:IP` entries for the container's /etc/hosts.
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// `--restart`: what the supervisor does when the container exits.
+    #[serde(default)]
+    pub restart: crate::restart::RestartPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,11 +98,34 @@ pub struct ContainerRecord {
     /// (`HOSTIP:HOSTPORT->CONTAINERPORT/PROTO`).
     #[serde(default)]
     pub ports: Vec<String>,
+    /// Every process of the running container is stopped (`pause`).
+    #[serde(default)]
+    pub paused: bool,
+    /// Times the supervisor restarted the container under its restart policy.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// A user stopped or killed the container: its restart policy must not
+    /// bring it back (the supervisor reads it again after the exit).
+    #[serde(default)]
+    pub stopped_by_user: bool,
 }
 
 impl ContainerRecord {
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
+    }
+
+    /// Docker's state word: `paused` for a paused running container, else the status.
+    pub fn state_name(&self) -> String {
+        if self.is_paused() {
+            "paused".into()
+        } else {
+            self.status.to_string()
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused && self.status == ContainerStatus::Running
     }
 
     /// Re-derives the status: a running record whose supervisor is gone has
@@ -111,11 +137,31 @@ impl ContainerRecord {
             self.status = ContainerStatus::Exited;
             self.exit_code.get_or_insert(128 + libc::SIGKILL);
         }
+        if self.status != ContainerStatus::Running {
+            self.paused = false;
+        }
     }
 }
 
 impl Store {
+    /// Saves `record`, keeping the name on disk: names change only through
+    /// [`Store::save_renamed`], so a writer holding an older copy of the
+    /// record (the supervisor, for the container's whole life) cannot undo
+    /// a `rename`.
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
+        match self.load(&record.id) {
+            Ok(on_disk) if on_disk.name != record.name => {
+                let mut record = record.clone();
+                record.name = on_disk.name;
+                self.save_renamed(&record)
+            }
+            _ => self.save_renamed(&record.clone()),
+        }
+    }
+
+    /// Saves `record` as it is, name included (`create`, `rename`; hold the
+    /// store lock).
+    pub fn save_renamed(&self, record: &ContainerRecord) -> Result<()> {
         let dir = self.container_dir(&record.id);
         std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
         let tmp = dir.join(".container.json.tmp");

@@ -54,9 +54,13 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         finished_at: None,
         exit_code: None,
         ports: Vec::new(),
+        paused: false,
+        restart_count: 0,
+        stopped_by_user: false,
     };
     let dir = store.container_dir(&id);
-    let written = write_bundle(&dir, &mut spec, &record.config).and_then(|()| store.save(&record));
+    let written =
+        write_bundle(&dir, &mut spec, &record.config).and_then(|()| store.save_renamed(&record));
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);

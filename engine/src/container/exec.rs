@@ -23,6 +23,13 @@ pub fn exec(store: &Store, record: &ContainerRecord, request: ExecRequest) -> Re
             action: "cannot exec in a container that is not running".into(),
         });
     }
+    if record.is_paused() {
+        return Err(EngineError::WrongStatus {
+            id: record.short_id().into(),
+            status: "paused".into(),
+            action: "unpause the container before exec".into(),
+        });
+    }
     let bundle = store.container_dir(&record.id).join("bundle/config.json");
     let spec = Spec::load(&bundle)
         .map_err(|e| EngineError::Other(format!("cannot load {}: {e}", bundle.display())))?;

@@ -1,18 +1,32 @@
 //! Container verbs, one module each.
 
+mod copy;
 mod create;
+mod diff;
 mod etc_files;
 mod exec;
 mod kill;
+mod pause;
+mod procs;
+mod prune;
 mod remove;
+mod rename;
 mod start;
+mod stats;
 mod stop;
 mod wait;
 
+pub use copy::{copy_in, copy_out, export, tar_in, tar_out};
 pub use create::create;
+pub use diff::{diff, Change, ChangeKind};
 pub use exec::{exec, ExecRequest};
 pub use kill::kill;
+pub use pause::{pause, unpause};
+pub use procs::{clock_ticks, container_processes, uptime_seconds, ProcessInfo};
+pub use prune::{prune, Pruned};
 pub use remove::remove;
+pub use rename::rename;
 pub use start::start;
-pub use stop::stop;
+pub use stats::{usage, Usage};
+pub use stop::{mark_stopped_by_user, stop};
 pub use wait::{wait, wait_until_exited};

@@ -21,6 +21,7 @@ pub fn start(
     if record.status == ContainerStatus::Running {
         return Ok(record.clone());
     }
+    reset_run_state(store, &record.id)?;
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| EngineError::Other(format!("cannot create a pipe: {e}")))?;
     let log = store.container_dir(&record.id).join("supervisor.log");
@@ -79,4 +80,17 @@ pub fn start(
         )
     });
     Err(EngineError::StartFailed { message, exit_code })
+}
+
+/// A fresh start: not paused, not stopped by a user, no restarts yet.
+fn reset_run_state(store: &Store, id: &str) -> Result<()> {
+    let _lock = store.lock()?;
+    let mut current = store.load(id)?;
+    if current.paused || current.stopped_by_user || current.restart_count != 0 {
+        current.paused = false;
+        current.stopped_by_user = false;
+        current.restart_count = 0;
+        store.save(&current)?;
+    }
+    Ok(())
 }

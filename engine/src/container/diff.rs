@@ -1,0 +1,128 @@
+//! `diff`: what the container changed in its filesystem, read from its
+//! upper dir (`<container dir>/upper`, kept in OCI layer-diff form): a
+//! whiteout `.wh.NAME` is a deletion (D), an entry that also exists in one
+//! of the image's layers a change (C), anything else an addition (A). An
+//! opaque directory marker makes its directory a change. A `--rootfs`
+//! container writes straight into its directory and has no upper dir: no
+//! changes to show.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+use crate::record::ContainerRecord;
+use crate::store::Store;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Added,
+    Changed,
+    Deleted,
+}
+
+impl ChangeKind {
+    /// Docker's letter.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Added => 'A',
+            ChangeKind::Changed => 'C',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// Absolute path inside the container.
+    pub path: String,
+}
+
+pub fn diff(store: &Store, record: &ContainerRecord) -> Result<Vec<Change>> {
+    let upper = store.container_dir(&record.id).join("upper");
+    if !upper.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut changes = Vec::new();
+    walk(&upper, Path::new("/"), &record.config.layers, &mut changes)?;
+    Ok(changes)
+}
+
+fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        if name == OPAQUE_MARKER {
+            continue;
+        }
+        if let Some(deleted) = name.strip_prefix(WHITEOUT_PREFIX) {
+            out.push(change(ChangeKind::Deleted, &inside.join(deleted)));
+            continue;
+        }
+        let path = inside.join(&name);
+        let in_lower = lowers.iter().any(|l| {
+            std::fs::symlink_metadata(l.join(path.strip_prefix("/").unwrap_or(&path))).is_ok()
+        });
+        let kind = if in_lower {
+            ChangeKind::Changed
+        } else {
+            ChangeKind::Added
+        };
+        out.push(change(kind, &path));
+        let host = dir.join(&name);
+        let is_dir = std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            walk(&host, &path, lowers, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn change(kind: ChangeKind, path: &Path) -> Change {
+    Change {
+        kind,
+        path: path.to_string_lossy().into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whiteouts_are_deletions_lower_entries_changes_the_rest_additions() {
+        let dir = tempfile::tempdir().unwrap();
+        let lower = dir.path().join("lower");
+        let upper = dir.path().join("upper");
+        std::fs::create_dir_all(lower.join("etc")).unwrap();
+        std::fs::write(lower.join("etc/passwd"), "x").unwrap();
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/passwd"), "y").unwrap();
+        std::fs::write(upper.join("etc/new"), "n").unwrap();
+        std::fs::write(upper.join(".wh.gone"), "").unwrap();
+        std::fs::create_dir_all(upper.join("srv/data")).unwrap();
+        let mut changes = Vec::new();
+        walk(&upper, Path::new("/"), &[lower], &mut changes).unwrap();
+        let lines: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "D /gone",
+                "C /etc",
+                "A /etc/new",
+                "C /etc/passwd",
+                "A /srv",
+                "A /srv/data"
+            ]
+        );
+    }
+}
