@@ -71,8 +71,23 @@ impl LogWriter {
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
     pub tail: Option<usize>,
-    /// RFC 3339 lower bound (entries at or after it).
+    /// RFC 3339 lower bound (entries at or after it), as written by
+    /// `burrow_runtime::state::rfc3339` so that text order is time order.
     pub since: Option<String>,
+    /// RFC 3339 upper bound (entries before it), in the same form.
+    pub until: Option<String>,
+}
+
+impl LogFilter {
+    pub fn admits(&self, entry: &LogEntry) -> bool {
+        self.since
+            .as_ref()
+            .is_none_or(|s| entry.time.as_str() >= s.as_str())
+            && self
+                .until
+                .as_ref()
+                .is_none_or(|u| entry.time.as_str() < u.as_str())
+    }
 }
 
 pub fn log_path(container_dir: &Path) -> PathBuf {
@@ -95,12 +110,7 @@ pub fn read_entries(path: &Path, filter: &LogFilter) -> Result<(Vec<LogEntry>, u
     let mut entries: Vec<LogEntry> = text[..complete]
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|e: &LogEntry| {
-            filter
-                .since
-                .as_ref()
-                .is_none_or(|s| e.time.as_str() >= s.as_str())
-        })
+        .filter(|e: &LogEntry| filter.admits(e))
         .collect();
     if let Some(n) = filter.tail {
         let skip = entries.len().saturating_sub(n);
@@ -155,7 +165,7 @@ mod tests {
             &path,
             &LogFilter {
                 tail: Some(1),
-                since: None,
+                ..LogFilter::default()
             },
         )
         .unwrap()

@@ -70,6 +70,9 @@ pub struct ContainerArgs {
     /// Drop Linux capabilities.
     #[arg(long)]
     pub cap_drop: Vec<String>,
+    /// Restart policy: no, on-failure[:MAX-RETRIES], always or unless-stopped.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Print help (-h is --hostname, as in Docker).
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -85,6 +88,10 @@ impl ContainerArgs {
     pub fn to_config(&self, detach: bool) -> Result<RunConfig> {
         if self.tty || self.interactive {
             bail!("-t/-i are not available yet with supervised containers (use `burrow oci run` for a terminal)");
+        }
+        let restart = burrow_engine::RestartPolicy::parse(&self.restart)?;
+        if self.rm && restart != burrow_engine::RestartPolicy::No {
+            bail!("conflicting options: --restart and --rm");
         }
         let (image, command) = self
             .image_and_command
@@ -136,6 +143,7 @@ impl ContainerArgs {
             publish: self.publish.clone(),
             dns: self.dns.clone(),
             add_hosts: self.add_host.clone(),
+            restart,
             ..RunConfig::default()
         })
     }

@@ -36,7 +36,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-fn render_path(template: &str, value: &serde_json::Value) -> String {
+pub fn render_path(template: &str, value: &serde_json::Value) -> String {
     let mut result = template.to_string();
     while let (Some(start), Some(end)) = (result.find("{{"), result.find("}}")) {
         if end < start {
@@ -69,9 +69,10 @@ fn docker_json(r: &ContainerRecord) -> serde_json::Value {
         "Path": path,
         "Args": rest,
         "State": {
-            "Status": r.status.to_string(),
+            "Status": r.state_name(),
             "Running": r.status == ContainerStatus::Running,
-            "Paused": false,
+            "Paused": r.is_paused(),
+            "Restarting": false,
             "Pid": if r.status == ContainerStatus::Running { r.pid } else { 0 },
             "ExitCode": r.exit_code.unwrap_or(0),
             "StartedAt": r.started_at.clone().unwrap_or_default(),
@@ -79,6 +80,7 @@ fn docker_json(r: &ContainerRecord) -> serde_json::Value {
         },
         "Image": r.config.image,
         "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
         "HostConfig": {
             "AutoRemove": r.config.auto_remove,
             "ReadonlyRootfs": r.config.read_only,
@@ -87,6 +89,10 @@ fn docker_json(r: &ContainerRecord) -> serde_json::Value {
             "CapAdd": r.config.cap_add,
             "CapDrop": r.config.cap_drop,
             "Init": r.config.init,
+            "RestartPolicy": {
+                "Name": r.config.restart.name(),
+                "MaximumRetryCount": r.config.restart.max_retries(),
+            },
         },
         "Config": {
             "Hostname": r.config.hostname.clone().unwrap_or_else(|| r.short_id().to_string()),

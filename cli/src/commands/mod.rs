@@ -1,27 +1,42 @@
 //! Top-level commands; one module per command.
 
+mod completion;
 mod container_args;
+mod cp;
 mod create;
+mod diff;
 mod exec;
+mod export;
 mod info;
 mod inspect;
 mod kill;
 mod logs;
+mod man;
 pub mod net;
 pub mod oci;
 pub mod overlay;
+mod pause;
 mod port;
+mod prune;
 mod ps;
+mod rename;
+mod restart;
 mod rm;
 mod run;
 mod start;
+mod stats;
 mod stop;
 mod supervise;
+mod table;
 mod time_format;
+mod top;
+mod unpause;
+mod version;
 mod wait;
 
 use std::path::PathBuf;
 
+use burrow_engine::{ContainerRecord, Store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -48,6 +63,32 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    #[command(flatten)]
+    Verb(ContainerVerb),
+    /// List containers.
+    Ps(ps::Args),
+    /// Manage containers (`burrow container ls`, `burrow container prune`, …).
+    #[command(subcommand)]
+    Container(ContainerGroup),
+    /// Show the store and what this machine offers (with hints for what is missing).
+    Info(info::Args),
+    /// Print version information.
+    Version(version::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(completion::Args),
+    /// Write man pages into a directory.
+    #[command(hide = true)]
+    Man(man::Args),
+    #[command(hide = true, name = "net-helper")]
+    NetHelper(net::NetHelperArgs),
+    /// Internal: run one container's supervisor.
+    #[command(hide = true)]
+    Supervise { id: String },
+}
+
+/// The verbs on containers, at the top level and under `burrow container`.
+#[derive(Subcommand)]
+enum ContainerVerb {
     /// Create and start a container.
     #[command(disable_help_flag = true)]
     Run(run::Args),
@@ -56,37 +97,56 @@ enum Command {
     Create(create::Args),
     /// Start one or more created or stopped containers.
     Start(start::Args),
-    /// List containers.
-    Ps(ps::Args),
-    /// Show a container's output.
-    Logs(logs::Args),
+    /// Restart containers (stop, then start).
+    Restart(restart::Args),
     /// Stop containers (stop signal, then SIGKILL after the timeout).
     Stop(stop::Args),
     /// Send a signal to containers.
     Kill(kill::Args),
+    /// Pause every process of containers.
+    Pause(pause::Args),
+    /// Let paused containers run again.
+    Unpause(unpause::Args),
     /// Remove containers.
     Rm(rm::Args),
     /// Wait for containers to exit and print their exit codes.
     Wait(wait::Args),
     /// Run a command in a running container.
     Exec(exec::Args),
+    /// Show a container's output.
+    Logs(logs::Args),
     /// Show containers as JSON.
     Inspect(inspect::Args),
     /// List a container's published ports.
     Port(port::Args),
-    /// Show the store and what this machine offers (with hints for what is missing).
-    Info(info::Args),
-    /// Print version information.
-    Version,
-    #[command(hide = true, name = "net-helper")]
-    NetHelper(net::NetHelperArgs),
-    /// Internal: run one container's supervisor.
-    #[command(hide = true)]
-    Supervise { id: String },
+    /// Show a container's processes.
+    Top(top::Args),
+    /// Rename a container.
+    Rename(rename::Args),
+    /// Show containers' resource use.
+    Stats(stats::Args),
+    /// Show the files a container added, changed or deleted.
+    Diff(diff::Args),
+    /// Copy files between a container and the host.
+    Cp(cp::Args),
+    /// Write a container's filesystem as a tar archive.
+    Export(export::Args),
+}
+
+#[derive(Subcommand)]
+enum ContainerGroup {
+    #[command(flatten)]
+    Verb(ContainerVerb),
+    /// List containers.
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(ps::Args),
+    /// Remove all stopped containers.
+    Prune(prune::Args),
 }
 
 pub fn dispatch(cli: Cli) -> i32 {
     let root = cli.root;
+    let root = root.as_deref();
     let result = match cli.command {
         Command::Oci { args } => {
             let mut argv = vec![std::ffi::OsString::from("burrow oci")];
@@ -94,24 +154,16 @@ pub fn dispatch(cli: Cli) -> i32 {
             return oci::main(argv);
         }
         Command::NetHelper(args) => return net::main(args),
-        Command::Version => {
-            println!("burrow version {}", env!("CARGO_PKG_VERSION"));
-            return 0;
-        }
-        Command::Run(a) => run::run(root.as_deref(), a),
-        Command::Create(a) => create::run(root.as_deref(), a),
-        Command::Start(a) => start::run(root.as_deref(), a),
-        Command::Ps(a) => ps::run(root.as_deref(), a),
-        Command::Logs(a) => logs::run(root.as_deref(), a),
-        Command::Stop(a) => stop::run(root.as_deref(), a),
-        Command::Kill(a) => kill::run(root.as_deref(), a),
-        Command::Rm(a) => rm::run(root.as_deref(), a),
-        Command::Wait(a) => wait::run(root.as_deref(), a),
-        Command::Exec(a) => exec::run(root.as_deref(), a),
-        Command::Inspect(a) => inspect::run(root.as_deref(), a),
-        Command::Port(a) => port::run(root.as_deref(), a),
-        Command::Info(a) => info::run(root.as_deref(), a),
-        Command::Supervise { id } => supervise::run(root.as_deref(), &id),
+        Command::Verb(verb) => dispatch_verb(root, verb),
+        Command::Ps(a) => ps::run(root, a),
+        Command::Container(ContainerGroup::Verb(verb)) => dispatch_verb(root, verb),
+        Command::Container(ContainerGroup::Ls(a)) => ps::run(root, a),
+        Command::Container(ContainerGroup::Prune(a)) => prune::run(root, a),
+        Command::Info(a) => info::run(root, a),
+        Command::Version(a) => version::run(a),
+        Command::Completion(a) => completion::run(a),
+        Command::Man(a) => man::run(a),
+        Command::Supervise { id } => supervise::run(root, &id),
     };
     match result {
         Ok(code) => code,
@@ -120,6 +172,67 @@ pub fn dispatch(cli: Cli) -> i32 {
             e.downcast_ref::<burrow_engine::EngineError>()
                 .map(|e| e.exit_code())
                 .unwrap_or(125)
+        }
+    }
+}
+
+fn dispatch_verb(root: Option<&std::path::Path>, verb: ContainerVerb) -> anyhow::Result<i32> {
+    match verb {
+        ContainerVerb::Run(a) => run::run(root, a),
+        ContainerVerb::Create(a) => create::run(root, a),
+        ContainerVerb::Start(a) => start::run(root, a),
+        ContainerVerb::Restart(a) => restart::run(root, a),
+        ContainerVerb::Stop(a) => stop::run(root, a),
+        ContainerVerb::Kill(a) => kill::run(root, a),
+        ContainerVerb::Pause(a) => pause::run(root, a),
+        ContainerVerb::Unpause(a) => unpause::run(root, a),
+        ContainerVerb::Rm(a) => rm::run(root, a),
+        ContainerVerb::Wait(a) => wait::run(root, a),
+        ContainerVerb::Exec(a) => exec::run(root, a),
+        ContainerVerb::Logs(a) => logs::run(root, a),
+        ContainerVerb::Inspect(a) => inspect::run(root, a),
+        ContainerVerb::Port(a) => port::run(root, a),
+        ContainerVerb::Top(a) => top::run(root, a),
+        ContainerVerb::Rename(a) => rename::run(root, a),
+        ContainerVerb::Stats(a) => stats::run(root, a),
+        ContainerVerb::Diff(a) => diff::run(root, a),
+        ContainerVerb::Cp(a) => cp::run(root, a),
+        ContainerVerb::Export(a) => export::run(root, a),
+    }
+}
+
+/// Runs `action` on each referenced container as Docker's multi-container
+/// verbs do: the reference printed on success, one error line per failure,
+/// exit status 1 if any failed.
+fn each_container(
+    store: &Store,
+    references: &[String],
+    mut action: impl FnMut(&ContainerRecord) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    let mut failed = false;
+    for reference in references {
+        let result = store
+            .resolve(reference)
+            .map_err(anyhow::Error::from)
+            .and_then(|record| action(&record));
+        match result {
+            Ok(()) => println!("{reference}"),
+            Err(e) => {
+                eprintln!("burrow: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// An error of a verb that Docker reports as the daemon's: one line, exit status 1.
+fn daemon_result(action: impl FnOnce() -> anyhow::Result<i32>) -> anyhow::Result<i32> {
+    match action() {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("burrow: error: {e:#}");
+            Ok(1)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `burrow ps`: Docker's table, `-q`, `--format json|{{.Field}}`, `--filter`.
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Result};
-use burrow_engine::{ContainerRecord, ContainerStatus};
+use burrow_engine::{ContainerRecord, ContainerStatus, Store};
 
 use super::time_format::{ago, human_duration, seconds_since};
 
@@ -16,56 +18,137 @@ pub struct Args {
     /// Don't truncate ids and commands.
     #[arg(long)]
     no_trunc: bool,
-    /// json, or a Go-style template such as '{{.ID}} {{.Names}}'.
+    /// json, table, or a Go-style template such as '{{.ID}} {{.Names}}'.
     #[arg(long)]
     format: Option<String>,
-    /// Filters: name=, id=, status=, label=KEY[=VALUE].
+    /// Filters: name=, id=, status=, label=KEY[=VALUE], exited=CODE.
     #[arg(short, long)]
     filter: Vec<String>,
+    /// Show the last N created containers (all states).
+    #[arg(short = 'n', long)]
+    last: Option<usize>,
+    /// Show the latest created container (all states).
+    #[arg(short, long)]
+    latest: bool,
+    /// Show the size of the container's own files.
+    #[arg(short, long)]
+    size: bool,
+}
+
+const STATUSES: [&str; 7] = [
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// `--filter` values grouped by key: values of one key match any, keys all.
+fn parse_filters(filters: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for filter in filters {
+        let Some((key, value)) = filter.split_once('=') else {
+            bail!("bad format of filter (expected name=value): {filter:?}");
+        };
+        match key {
+            "name" | "id" | "label" => {}
+            "status" if !STATUSES.contains(&value) => bail!(
+                "invalid filter 'status={value}' (use {})",
+                STATUSES.join(", ")
+            ),
+            "status" => {}
+            "exited" if value.parse::<i32>().is_err() => {
+                bail!("invalid filter 'exited={value}': not a number")
+            }
+            "exited" => {}
+            other => bail!("invalid filter '{other}' (name, id, status, label, exited)"),
+        }
+        by_key.entry(key.into()).or_default().push(value.into());
+    }
+    Ok(by_key)
+}
+
+fn matches(r: &ContainerRecord, key: &str, value: &str) -> bool {
+    match key {
+        "name" => r.name.contains(value.trim_start_matches('/')),
+        "id" => r.id.starts_with(value),
+        "status" => r.state_name() == value,
+        "exited" => {
+            r.status == ContainerStatus::Exited && r.exit_code.unwrap_or(0).to_string() == value
+        }
+        "label" => {
+            let (k, v) = value
+                .split_once('=')
+                .map_or((value, None), |(k, v)| (k, Some(v)));
+            r.config
+                .labels
+                .get(k)
+                .is_some_and(|x| v.is_none_or(|v| v == x))
+        }
+        _ => false,
+    }
 }
 
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = super::store(root)?;
-    let mut records = store.list()?;
-    records.retain(|r| args.all || r.status == ContainerStatus::Running);
-    for filter in &args.filter {
-        let (key, value) = filter.split_once('=').unwrap_or((filter, ""));
-        match key {
-            "name" => records.retain(|r| r.name.contains(value)),
-            "id" => records.retain(|r| r.id.starts_with(value)),
-            "status" => records.retain(|r| r.status.to_string() == value),
-            "label" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .map_or((value, None), |(k, v)| (k, Some(v)));
-                records.retain(|r| {
-                    r.config
-                        .labels
-                        .get(k)
-                        .is_some_and(|x| v.is_none_or(|v| v == x))
-                });
-            }
-            other => bail!("unknown filter {other:?} (name, id, status, label)"),
+    let filters = match parse_filters(&args.filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("burrow: error: {e}");
+            return Ok(1);
         }
-    }
+    };
+    let mut records = store.list()?;
+    let last = if args.latest { Some(1) } else { args.last };
+    // A status or exited filter looks at every container, as -a does.
+    let all = args.all
+        || last.is_some()
+        || filters.contains_key("status")
+        || filters.contains_key("exited");
+    records.retain(|r| all || r.status == ContainerStatus::Running);
+    records.retain(|r| {
+        filters
+            .iter()
+            .all(|(key, values)| values.iter().any(|v| matches(r, key, v)))
+    });
     records.reverse();
+    if let Some(n) = last {
+        records.truncate(n);
+    }
     if args.quiet {
         for r in &records {
             println!("{}", if args.no_trunc { &r.id } else { r.short_id() });
         }
         return Ok(0);
     }
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| row(&store, r, args.no_trunc, args.size))
+        .collect();
     match args.format.as_deref() {
         Some("json") => {
-            let rows: Vec<_> = records.iter().map(|r| row(r, true)).collect();
-            println!("{}", serde_json::to_string(&rows)?);
-        }
-        Some(template) => {
-            for r in &records {
-                println!("{}", render(template, &row(r, args.no_trunc))?);
+            for row in &rows {
+                println!("{}", serde_json::to_string(row)?);
             }
         }
-        None => print_table(&records, args.no_trunc),
+        Some(table) if table.starts_with("table") => {
+            let template = table.trim_start_matches("table").trim();
+            if template.is_empty() {
+                print_table(&rows, args.size);
+            } else {
+                for row in &rows {
+                    println!("{}", render(template, row)?);
+                }
+            }
+        }
+        Some(template) => {
+            for row in &rows {
+                println!("{}", render(template, row)?);
+            }
+        }
+        None => print_table(&rows, args.size),
     }
     Ok(0)
 }
@@ -74,12 +157,13 @@ fn status_text(r: &ContainerRecord) -> String {
     match r.status {
         ContainerStatus::Created => "Created".into(),
         ContainerStatus::Running => format!(
-            "Up {}",
+            "Up {}{}",
             r.started_at
                 .as_deref()
                 .and_then(seconds_since)
                 .map(human_duration)
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if r.is_paused() { " (Paused)" } else { "" }
         ),
         ContainerStatus::Exited => format!(
             "Exited ({}) {}",
@@ -89,45 +173,89 @@ fn status_text(r: &ContainerRecord) -> String {
     }
 }
 
-fn row(r: &ContainerRecord, full: bool) -> serde_json::Value {
+fn row(store: &Store, r: &ContainerRecord, full: bool, size: bool) -> serde_json::Value {
     let mut command = r.config.args.join(" ");
-    if !full && command.len() > 20 {
-        command.truncate(19);
-        command.push('…');
+    if !full && command.chars().count() > 20 {
+        command = truncate(&command, 20);
     }
+    let size = if size {
+        let own = burrow_engine::container::tree_size(&store.container_dir(&r.id).join("upper"));
+        human_size(own)
+    } else {
+        String::new()
+    };
     serde_json::json!({
         "ID": if full { r.id.as_str() } else { r.short_id() },
         "Image": r.config.image,
-        "Command": command,
+        "Command": format!("\"{command}\""),
         "CreatedAt": r.created,
         "RunningFor": ago(&r.created),
         "Status": status_text(r),
-        "State": r.status.to_string(),
+        "State": r.state_name(),
         "Ports": if r.status == ContainerStatus::Running { r.ports.join(", ") } else { String::new() },
         "Names": r.name,
-        "Labels": r.config.labels,
+        "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        "Size": size,
     })
 }
 
-fn print_table(records: &[ContainerRecord], full: bool) {
-    println!(
-        "{:<14}{:<24}{:<24}{:<20}{:<28}{:<10}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-    );
-    for r in records {
-        let row = row(r, full);
+fn print_table(rows: &[serde_json::Value], size: bool) {
+    let mut header = [
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec();
+    if size {
+        header.push("SIZE".into());
+    }
+    let mut table = vec![header];
+    for row in rows {
         let field = |k: &str| row[k].as_str().unwrap_or_default().to_string();
-        println!(
-            "{:<14}{:<24}{:<24}{:<20}{:<28}{:<10}{}",
+        let mut cells = vec![
             field("ID"),
-            truncate(&field("Image"), 23),
-            format!("\"{}\"", field("Command")),
+            field("Image"),
+            field("Command"),
             field("RunningFor"),
             field("Status"),
-            format!("{} ", field("Ports")),
-            field("Names")
-        );
+            field("Ports"),
+            field("Names"),
+        ];
+        if size {
+            cells.push(field("Size"));
+        }
+        table.push(cells);
     }
+    print!("{}", super::table::render(&table, 10));
+}
+
+/// Docker's decimal sizes: `0B`, `1.5kB`, `12.3MB`.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    // Go's %.4g: four significant digits.
+    let decimals = match value {
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{}", units[unit])
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -175,5 +303,22 @@ mod tests {
         assert_eq!(render("{{.ID}}\\t{{ .Names }}", &row).unwrap(), "abc\tweb");
         assert!(render("{{.Nope}}", &row).is_err());
         assert!(render("{{.ID", &row).is_err());
+    }
+
+    #[test]
+    fn sizes_read_like_dockers() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(1500), "1.5kB");
+        assert_eq!(human_size(12_345_678), "12.35MB");
+        assert_eq!(human_size(123_456), "123.5kB");
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        assert!(parse_filters(&["status=paused".into()]).is_ok());
+        assert!(parse_filters(&["status=sleepy".into()]).is_err());
+        assert!(parse_filters(&["color=red".into()]).is_err());
+        assert!(parse_filters(&["exited=x".into()]).is_err());
+        assert!(parse_filters(&["name".into()]).is_err());
     }
 }

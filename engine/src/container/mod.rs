@@ -23,7 +23,7 @@ pub use exec::{exec, ExecRequest};
 pub use kill::kill;
 pub use pause::{pause, unpause};
 pub use procs::{clock_ticks, container_processes, uptime_seconds, ProcessInfo};
-pub use prune::{prune, Pruned};
+pub use prune::{prune, tree_size, Pruned};
 pub use remove::remove;
 pub use rename::rename;
 pub use start::start;
