@@ -10,7 +10,8 @@
 //! directory. A stopped image container would need the merged view of its
 //! layers and upper dir, which only the supervisor mounts: not yet.
 //!
-//! Limits: files keep their mode and modification time, not their owner
+//! Limits: a container that swaps a directory for a link while a copy runs
+//! can still race it (there is no openat2 walk yet); files keep their mode and modification time, not their owner
 //! (they belong to the user, that is root in the container); a tree being
 //! changed while copied may be copied half-changed.
 
@@ -159,7 +160,10 @@ pub fn tar_out(record: &ContainerRecord, inside: &str, out: impl Write) -> Resul
         .context(|| "cannot write the archive".into())
 }
 
-/// `cp - CONTAINER:DIR`: unpacks a tar read from `input` into DIR.
+/// `cp - CONTAINER:DIR`: unpacks a tar read from `input` into DIR. Each
+/// entry's parent is resolved inside the container's root (the tar crate's
+/// own `unpack` would canonicalize `/proc/PID/root` into the host's `/`),
+/// and a link already at an entry's place is replaced, never followed.
 pub fn tar_in(record: &ContainerRecord, input: impl Read, inside: &str) -> Result<()> {
     let root = filesystem_root(record)?;
     let dest = resolve_in_root(&root, inside, true)?;
@@ -168,13 +172,63 @@ pub fn tar_in(record: &ContainerRecord, input: impl Read, inside: &str) -> Resul
             "destination {inside:?} must be a directory when copying from stdin"
         )));
     }
+    let base = Path::new("/").join(inside);
     let mut archive = tar::Archive::new(input);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    archive
-        .unpack(&dest)
-        .context(|| format!("cannot unpack the archive into {inside}"))
+    let bad = |e: std::io::Error| EngineError::Io {
+        context: "cannot read the archive".into(),
+        error: e,
+    };
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let relative = entry.path().map_err(bad)?.into_owned();
+        let Some(relative) = contained(&relative) else {
+            continue;
+        };
+        let target = base.join(&relative);
+        let target_text = target.to_string_lossy().into_owned();
+        let host = resolve_in_root(&root, &target_text, false)?;
+        if let Some(parent) = host.parent() {
+            std::fs::create_dir_all(parent)
+                .context(|| format!("cannot create the parent of {target_text}"))?;
+        }
+        let existing = std::fs::symlink_metadata(&host).ok();
+        let is_dir_entry = entry.header().entry_type().is_dir();
+        if existing.is_some_and(|m| !(m.is_dir() && is_dir_entry)) {
+            let _ = std::fs::remove_file(&host);
+        }
+        if entry.header().entry_type().is_hard_link() {
+            let linked = entry
+                .link_name()
+                .map_err(bad)?
+                .and_then(|l| contained(&l))
+                .ok_or_else(|| {
+                    EngineError::Other(format!("bad hard link in the archive: {target_text}"))
+                })?;
+            let source = resolve_in_root(&root, &base.join(linked).to_string_lossy(), false)?;
+            std::fs::hard_link(&source, &host).context(|| format!("cannot link {target_text}"))?;
+            continue;
+        }
+        entry.set_preserve_permissions(true);
+        entry.set_preserve_mtime(true);
+        entry
+            .unpack(&host)
+            .context(|| format!("cannot unpack {target_text}"))?;
+    }
+    Ok(())
+}
+
+/// An archive path without `..`, root or prefix components (`None` if it
+/// would climb out); empty for the archive's `.`.
+fn contained(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(out).filter(|p| !p.as_os_str().is_empty())
 }
 
 /// `export`: the container's whole filesystem as a tar. Mounts inside it
@@ -258,16 +312,21 @@ pub fn copy_tree(source: &Path, dest: &Path) -> Result<()> {
     let meta = std::fs::symlink_metadata(source)
         .context(|| format!("cannot read {}", source.display()))?;
     let kind = meta.file_type();
+    // Whatever is at `dest` and is not a real directory (a link planted in
+    // the container, say) is replaced, never followed.
+    let at_dest = std::fs::symlink_metadata(dest).ok();
+    if at_dest.as_ref().is_some_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(dest);
+    }
     if kind.is_symlink() {
         let target =
             std::fs::read_link(source).context(|| format!("cannot read {}", source.display()))?;
-        let _ = std::fs::remove_file(dest);
         std::os::unix::fs::symlink(target, dest)
             .context(|| format!("cannot create {}", dest.display()))?;
         return Ok(());
     }
     if kind.is_dir() {
-        if !dest.is_dir() {
+        if !at_dest.is_some_and(|m| m.is_dir()) {
             std::fs::create_dir(dest).context(|| format!("cannot create {}", dest.display()))?;
         }
         for entry in sorted_entries(source)? {
@@ -332,6 +391,30 @@ mod tests {
             resolve_in_root(root, "../../x", true).unwrap(),
             root.join("x")
         );
+    }
+
+    #[test]
+    fn archive_paths_stay_inside() {
+        assert_eq!(contained(Path::new("./a/b")), Some(PathBuf::from("a/b")));
+        assert_eq!(contained(Path::new("a/../../x")), None);
+        assert_eq!(contained(Path::new("/etc/passwd")), None);
+        assert_eq!(contained(Path::new(".")), None);
+    }
+
+    #[test]
+    fn a_planted_link_at_the_destination_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        std::fs::write(src.join("d/f"), "x").unwrap();
+        let dst = dir.path().join("dst");
+        std::fs::create_dir(&dst).unwrap();
+        std::os::unix::fs::symlink(&outside, dst.join("d")).unwrap();
+        copy_tree(&src.join("d"), &dst.join("d")).unwrap();
+        assert!(!outside.join("f").exists());
+        assert!(dst.join("d/f").is_file());
     }
 
     #[test]
