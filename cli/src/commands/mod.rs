@@ -133,6 +133,8 @@ enum ContainerVerb {
     Export(export::Args),
 }
 
+// Parsed once per process: the size of the enum does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ContainerGroup {
     #[command(flatten)]

@@ -52,7 +52,7 @@ mod tests {
         ];
         let text = render(&rows, 10);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "ID        STATUS                   NAMES");
-        assert_eq!(lines[1], "abc       Up Less than a second    web");
+        assert_eq!(lines[0], format!("ID        STATUS{}NAMES", " ".repeat(18)));
+        assert_eq!(lines[1], "abc       Up Less than a second   web");
     }
 }
