@@ -125,6 +125,34 @@ pub fn restart_delay(restart_count: u32) -> std::time::Duration {
     std::time::Duration::from_millis(millis.min(60_000))
 }
 
+/// What the supervisor calls once the container's init has exited with
+/// `exit_code`: reads the record again (a user's `stop`/`kill` is recorded
+/// there while the supervisor waits), decides, and when the container is to
+/// run again counts the restart in the record and returns how long to wait
+/// before starting it. `None`: record the exit as usual.
+pub fn plan_restart(
+    store: &crate::store::Store,
+    id: &str,
+    exit_code: i32,
+) -> Result<Option<std::time::Duration>> {
+    let _lock = store.lock()?;
+    let mut record = store.load(id)?;
+    let policy = record.config.restart;
+    if !should_restart(
+        policy,
+        exit_code,
+        record.restart_count,
+        record.stopped_by_user,
+    ) {
+        return Ok(None);
+    }
+    let delay = restart_delay(record.restart_count);
+    record.restart_count += 1;
+    record.exit_code = Some(exit_code);
+    store.save(&record)?;
+    Ok(Some(delay))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +230,46 @@ mod tests {
         assert_eq!(restart_delay(0).as_millis(), 100);
         assert_eq!(restart_delay(3).as_millis(), 800);
         assert_eq!(restart_delay(40).as_secs(), 60);
+    }
+
+    fn stored(policy: RestartPolicy, stopped_by_user: bool) -> (tempfile::TempDir, crate::Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(Some(dir.path())).unwrap();
+        let record = crate::ContainerRecord {
+            id: "c1".into(),
+            name: "c1".into(),
+            created: burrow_runtime::state::rfc3339_now(),
+            config: crate::RunConfig {
+                restart: policy,
+                ..crate::RunConfig::default()
+            },
+            status: crate::ContainerStatus::Created,
+            pid: 0,
+            pid_start_time: 0,
+            supervisor_pid: 0,
+            supervisor_start_time: 0,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            ports: Vec::new(),
+            paused: false,
+            restart_count: 0,
+            stopped_by_user,
+        };
+        store.save_renamed(&record).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn plans_count_restarts_in_the_record_until_the_limit() {
+        let (_dir, store) = stored(OnFailure { max_retries: 2 }, false);
+        assert!(plan_restart(&store, "c1", 1).unwrap().is_some());
+        let second = plan_restart(&store, "c1", 1).unwrap();
+        assert_eq!(second, Some(restart_delay(1)));
+        assert_eq!(plan_restart(&store, "c1", 1).unwrap(), None);
+        assert_eq!(store.load("c1").unwrap().restart_count, 2);
+        let (_dir, stopped) = stored(Always, true);
+        assert_eq!(plan_restart(&stopped, "c1", 0).unwrap(), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     for reference in &args.containers {
         match store
             .resolve(reference)
-            .and_then(|r| burrow_engine::container::kill(&r, signal))
+            .and_then(|r| burrow_engine::container::kill_by_user(&store, &r, signal))
         {
             Ok(()) => println!("{reference}"),
             Err(e) => {

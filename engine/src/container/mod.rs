@@ -20,7 +20,7 @@ pub use copy::{copy_in, copy_out, export, tar_in, tar_out};
 pub use create::create;
 pub use diff::{diff, Change, ChangeKind};
 pub use exec::{exec, ExecRequest};
-pub use kill::kill;
+pub use kill::{kill, kill_by_user};
 pub use pause::{pause, unpause};
 pub use procs::{clock_ticks, container_processes, uptime_seconds, ProcessInfo};
 pub use prune::{prune, tree_size, Pruned};
