@@ -559,6 +559,12 @@ fn ps_filters_limits_and_a_table_that_fits_its_content() {
             "{table}"
         );
     }
+    let custom = e
+        .burrow(["ps", "-a", "--format", "table {{.Names}}\\t{{.State}}"])
+        .run();
+    let custom_lines = custom.stdout_lines();
+    assert_eq!(custom_lines[0], "NAMES     STATE", "{custom}");
+    assert_eq!(custom_lines[1], "live      running", "{custom}");
     e.burrow(["rm", "-f", "live"]).run().assert_success();
 }
 

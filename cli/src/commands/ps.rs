@@ -35,6 +35,21 @@ pub struct Args {
     size: bool,
 }
 
+/// Column titles for `--format 'table {{.Field}}…'`.
+const HEADERS: [(&str, &str); 11] = [
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Ports", "PORTS"),
+    ("Names", "NAMES"),
+    ("Labels", "LABELS"),
+    ("Size", "SIZE"),
+];
+
 const STATUSES: [&str; 7] = [
     "created",
     "restarting",
@@ -138,9 +153,10 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
             if template.is_empty() {
                 print_table(&rows, args.size);
             } else {
-                for row in &rows {
-                    println!("{}", render(template, row)?);
-                }
+                print!(
+                    "{}",
+                    super::table::render_template(template, &HEADERS, &rows)?
+                );
             }
         }
         Some(template) => {

@@ -26,6 +26,19 @@ pub struct Args {
     containers: Vec<String>,
 }
 
+/// Column titles for `--format 'table {{.Field}}…'`.
+const HEADERS: [(&str, &str); 9] = [
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
+
 const INTERVAL: Duration = Duration::from_millis(500);
 
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
@@ -123,6 +136,13 @@ fn print_rows(rows: &[serde_json::Value], format: Option<&str>) -> Result<()> {
             for row in rows {
                 println!("{}", super::ps::render(template, row)?);
             }
+        }
+        Some(table) if !table.trim_start_matches("table").trim().is_empty() => {
+            let template = table.trim_start_matches("table").trim();
+            print!(
+                "{}",
+                super::table::render_template(template, &HEADERS, rows)?
+            );
         }
         _ => {
             let columns = [

@@ -31,6 +31,31 @@ pub fn render(rows: &[Vec<String>], min_width: usize) -> String {
     out
 }
 
+/// `--format 'table TEMPLATE'`: a header row (each field's title from
+/// `headers`) and one row per value, cells split at the template's tabs.
+pub fn render_template(
+    template: &str,
+    headers: &[(&str, &str)],
+    rows: &[serde_json::Value],
+) -> anyhow::Result<String> {
+    let titles: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(field, title)| (field.to_string(), serde_json::Value::from(*title)))
+        .collect();
+    let mut table = vec![split_cells(&super::ps::render(
+        template,
+        &serde_json::Value::Object(titles),
+    )?)];
+    for row in rows {
+        table.push(split_cells(&super::ps::render(template, row)?));
+    }
+    Ok(render(&table, 10))
+}
+
+fn split_cells(line: &str) -> Vec<String> {
+    line.split('\t').map(String::from).collect()
+}
+
 /// Every character counts one column (no table of wide characters).
 fn display_width(text: &str) -> usize {
     text.chars().count()
@@ -54,5 +79,17 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("ID        STATUS{}NAMES", " ".repeat(18)));
         assert_eq!(lines[1], "abc       Up Less than a second   web");
+    }
+
+    #[test]
+    fn table_templates_get_titles() {
+        let rows = vec![serde_json::json!({"ID": "abc", "Names": "web"})];
+        let text = render_template(
+            "{{.ID}}\\t{{.Names}}",
+            &[("ID", "CONTAINER ID"), ("Names", "NAMES")],
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(text, "CONTAINER ID   NAMES\nabc            web\n");
     }
 }
