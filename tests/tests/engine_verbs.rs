@@ -241,6 +241,22 @@ fn container_prune_removes_only_stopped_containers() {
     );
     let left = e.burrow(["ps", "-a", "--format", "{{.Names}}"]).run();
     assert_eq!(left.stdout_lines(), ["live"], "{left}");
+    // Without -f it asks, and only "y" goes ahead.
+    e.run(&["--name", "asked"], &["true"])
+        .run()
+        .assert_success();
+    let declined = e.burrow(["container", "prune"]).stdin("n\n").run();
+    declined.assert_success();
+    assert!(declined.stdout.contains("Are you sure"), "{declined}");
+    assert!(!declined.stdout.contains("Deleted"), "{declined}");
+    let accepted = e.burrow(["container", "prune"]).stdin("y\n").run();
+    accepted.assert_success();
+    assert!(
+        accepted.stdout.contains("Deleted Containers:"),
+        "{accepted}"
+    );
+    let left = e.burrow(["ps", "-a", "--format", "{{.Names}}"]).run();
+    assert_eq!(left.stdout_lines(), ["live"], "{left}");
     let again = e.burrow(["container", "prune", "--force"]).run();
     assert_eq!(
         again.stdout_lines(),
@@ -419,6 +435,22 @@ fn export_writes_a_tar_of_the_filesystem() {
     // Mounts are exported as their empty mount points.
     assert!(names.contains(&"proc"), "{names:?}");
     assert!(!names.iter().any(|l| l.starts_with("proc/1/")), "{names:?}");
+    // A stopped --rootfs container exports its directory.
+    e.burrow(["stop", "-t", "1", "ship"]).run().assert_success();
+    let stopped = out.join("stopped.tar");
+    e.burrow(["export", "--output"])
+        .arg(&stopped)
+        .arg("ship")
+        .run()
+        .assert_success();
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&stopped)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .any(|l| l == "bin/busybox"));
     e.burrow(["export", "ghost"])
         .run()
         .assert_code(1)
