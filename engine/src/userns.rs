@@ -152,12 +152,34 @@ pub fn run_inside(
     maps: &IdMaps,
     work: impl FnOnce() -> std::result::Result<(), String>,
 ) -> Result<()> {
+    run_forked(|| enter(maps).map_err(|e| e.to_string()), work)
+}
+
+/// Runs `work` in a child process that joins the user namespace of process
+/// `pid` (one the user owns: a container's). There it has every capability
+/// over the container's files and processes, which a namespace of its own
+/// would not give it over another namespace's.
+pub fn run_joined(pid: i32, work: impl FnOnce() -> std::result::Result<(), String>) -> Result<()> {
+    let join = move || {
+        let path = format!("/proc/{pid}/ns/user");
+        let ns = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| format!("cannot join the user namespace of process {pid}: {e}"))
+    };
+    run_forked(join, work)
+}
+
+/// Forks; the child runs `setup` then `work` and reports the outcome.
+fn run_forked(
+    setup: impl FnOnce() -> std::result::Result<(), String>,
+    work: impl FnOnce() -> std::result::Result<(), String>,
+) -> Result<()> {
     let (report_read, report_write) = pipe()?;
-    // SAFETY: see the function comment; the child ends with _exit.
+    // SAFETY: see `run_inside`; the child ends with _exit.
     match unsafe { nix::unistd::fork() }.map_err(|e| other(format!("cannot fork: {e}")))? {
         ForkResult::Child => {
             drop(report_read);
-            let outcome = enter(maps).map_err(|e| e.to_string()).and_then(|()| work());
+            let outcome = setup().and_then(|()| work());
             let report = match outcome {
                 Ok(()) => "ok".to_string(),
                 Err(e) => e,

@@ -387,6 +387,44 @@ fn cp_round_trips_content_and_mode_both_ways() {
         "nothing escaped to the host"
     );
 
+    // Files of another user of the container (a subordinate id on the host,
+    // unreadable to the user outside) copy as they would for the container's root.
+    e.burrow([
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "mkdir -p /srv/own && echo private > /srv/own/key && chown -R 1000:1000 /srv/own \
+         && chmod 600 /srv/own/key && chmod 700 /srv/own",
+    ])
+    .run()
+    .assert_success();
+    e.burrow(["cp", "box:/srv/own"])
+        .arg(&back)
+        .run()
+        .assert_success();
+    assert_eq!(
+        std::fs::read_to_string(back.join("own/key")).unwrap(),
+        "private\n"
+    );
+    e.burrow(["cp"])
+        .arg(back.join("own/key"))
+        .arg("box:/srv/own/copy")
+        .run()
+        .assert_success();
+    let owners = e
+        .burrow([
+            "exec",
+            "box",
+            "stat",
+            "-c",
+            "%u %a",
+            "/srv/own/key",
+            "/srv/own/copy",
+        ])
+        .run();
+    assert_eq!(owners.stdout_lines(), ["1000 600", "0 600"], "{owners}");
+
     e.burrow(["cp", "box:/no/such/file"])
         .arg(&back)
         .run()

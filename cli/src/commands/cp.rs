@@ -34,8 +34,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
             (Some((container, path)), None) => {
                 let record = store.resolve(container)?;
                 if args.destination == "-" {
-                    let stdout = std::io::stdout();
-                    burrow_engine::container::tar_out(&record, path, stdout.lock())?;
+                    burrow_engine::container::tar_out(&record, path, std::io::stdout())?;
                 } else {
                     burrow_engine::container::copy_out(
                         &record,
@@ -47,8 +46,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
             (None, Some((container, path))) => {
                 let record = store.resolve(container)?;
                 if args.source == "-" {
-                    let stdin = std::io::stdin();
-                    burrow_engine::container::tar_in(&record, stdin.lock(), path)?;
+                    burrow_engine::container::tar_in(&record, std::io::stdin(), path)?;
                 } else {
                     burrow_engine::container::copy_in(&record, Path::new(&args.source), path)?;
                 }

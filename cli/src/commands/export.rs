@@ -30,7 +30,8 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
                 if stdout.is_terminal() {
                     bail!("cowardly refusing to write the archive to a terminal (use -o FILE or redirect)");
                 }
-                let mut out = std::io::BufWriter::new(stdout.lock());
+                // Not locked: the archive is written by a forked helper.
+                let mut out = std::io::BufWriter::new(stdout);
                 burrow_engine::container::export(&record, &mut out)?;
                 out.flush()?;
             }

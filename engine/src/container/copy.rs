@@ -10,10 +10,15 @@
 //! directory. A stopped image container would need the merged view of its
 //! layers and upper dir, which only the supervisor mounts: not yet.
 //!
+//! The work runs as root of a user namespace with the container's id maps,
+//! so files owned by the container's other users copy too; files written
+//! on the host side belong to the user, and files written into the
+//! container to its root.
+//!
 //! Limits: a container that swaps a directory for a link while a copy runs
-//! can still race it (there is no openat2 walk yet); files keep their mode and modification time, not their owner
-//! (they belong to the user, that is root in the container); a tree being
-//! changed while copied may be copied half-changed.
+//! can still race it (there is no openat2 walk yet); files keep their mode
+//! and modification time, not their owner; the host user's supplementary
+//! groups do not apply inside the helper's namespace.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -125,6 +130,10 @@ fn destination_for(source: &Path, dest: &Path, dest_text: &str) -> Result<PathBu
 
 /// `cp CONTAINER:PATH HOSTPATH`.
 pub fn copy_out(record: &ContainerRecord, inside: &str, host_dest: &Path) -> Result<()> {
+    as_container_root(record, || copy_out_here(record, inside, host_dest))
+}
+
+fn copy_out_here(record: &ContainerRecord, inside: &str, host_dest: &Path) -> Result<()> {
     let root = filesystem_root(record)?;
     let source = existing(resolve_in_root(&root, inside, false)?, inside)?;
     let dest = destination_for(&source, host_dest, &host_dest.to_string_lossy())?;
@@ -133,6 +142,10 @@ pub fn copy_out(record: &ContainerRecord, inside: &str, host_dest: &Path) -> Res
 
 /// `cp HOSTPATH CONTAINER:PATH`.
 pub fn copy_in(record: &ContainerRecord, host_source: &Path, inside: &str) -> Result<()> {
+    as_container_root(record, || copy_in_here(record, host_source, inside))
+}
+
+fn copy_in_here(record: &ContainerRecord, host_source: &Path, inside: &str) -> Result<()> {
     let root = filesystem_root(record)?;
     let source = existing(host_source.to_path_buf(), &host_source.to_string_lossy())?;
     let dest = resolve_in_root(&root, inside, true)?;
@@ -142,6 +155,10 @@ pub fn copy_in(record: &ContainerRecord, host_source: &Path, inside: &str) -> Re
 
 /// `cp CONTAINER:PATH -`: a tar of PATH (named by its last component).
 pub fn tar_out(record: &ContainerRecord, inside: &str, out: impl Write) -> Result<()> {
+    as_container_root(record, || tar_out_here(record, inside, out))
+}
+
+fn tar_out_here(record: &ContainerRecord, inside: &str, out: impl Write) -> Result<()> {
     let root = filesystem_root(record)?;
     let source = existing(resolve_in_root(&root, inside, false)?, inside)?;
     let name = source
@@ -165,6 +182,10 @@ pub fn tar_out(record: &ContainerRecord, inside: &str, out: impl Write) -> Resul
 /// own `unpack` would canonicalize `/proc/PID/root` into the host's `/`),
 /// and a link already at an entry's place is replaced, never followed.
 pub fn tar_in(record: &ContainerRecord, input: impl Read, inside: &str) -> Result<()> {
+    as_container_root(record, || tar_in_here(record, input, inside))
+}
+
+fn tar_in_here(record: &ContainerRecord, input: impl Read, inside: &str) -> Result<()> {
     let root = filesystem_root(record)?;
     let dest = resolve_in_root(&root, inside, true)?;
     if !dest.is_dir() {
@@ -235,6 +256,10 @@ fn contained(path: &Path) -> Option<PathBuf> {
 /// (`/proc`, `/sys`, `/dev`, the `/etc` files, volumes) are exported as
 /// their empty mount points, as Docker does.
 pub fn export(record: &ContainerRecord, out: impl Write) -> Result<()> {
+    as_container_root(record, || export_here(record, out))
+}
+
+fn export_here(record: &ContainerRecord, out: impl Write) -> Result<()> {
     let root = filesystem_root(record)?;
     let device = std::fs::metadata(&root)
         .context(|| format!("cannot read the filesystem of {}", record.short_id()))?
@@ -249,6 +274,23 @@ pub fn export(record: &ContainerRecord, out: impl Write) -> Result<()> {
         .into_inner()
         .and_then(|mut w| w.flush())
         .context(|| "cannot write the archive".into())
+}
+
+/// Runs `work` as the container's root would (a forked helper; the CLI is
+/// single-threaded): in the running container's own user namespace, which
+/// also keeps `/proc/PID/root` reachable, or for a stopped one in a new
+/// namespace with the same id maps. Files of any id the container uses are
+/// then readable and writable. As real root, `work` runs here.
+fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return work();
+    }
+    let work = || work().map_err(|e| e.to_string());
+    if record.status == ContainerStatus::Running {
+        return crate::userns::run_joined(record.pid, work);
+    }
+    let maps = crate::userns::IdMaps::for_current_user();
+    crate::userns::run_inside(&maps, work)
 }
 
 fn existing(path: PathBuf, shown: &str) -> Result<PathBuf> {
