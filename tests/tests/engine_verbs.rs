@@ -742,3 +742,107 @@ fn version_completion_and_man_pages() {
         assert!(text.contains(".TH"), "{page}");
     }
 }
+
+/// A container that runs the busybox tree as an image layer (an overlay with an
+/// upper dir), as `run IMAGE` will make them: created with `--rootfs`, then its
+/// record and bundle pointed at the overlay the supervisor mounts.
+fn image_container(e: &Engine, name: &str, command: &[&str]) -> String {
+    let create = e
+        .burrow(["create", "--name", name, "--rootfs"])
+        .arg(&e.rootfs)
+        .args(command)
+        .run();
+    create.assert_success();
+    let id = create.stdout_trimmed().to_string();
+    let dir = e.sandbox.dir().join("store/containers").join(&id);
+    let rootfs = dir.join("rootfs");
+    let edit = |path: std::path::PathBuf, change: &dyn Fn(&mut serde_json::Value)| {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        change(&mut value);
+        std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+    };
+    edit(dir.join("container.json"), &|r| {
+        r["config"]["layers"] = serde_json::json!([e.rootfs]);
+        r["config"]["rootfs"] = serde_json::json!(rootfs);
+    });
+    edit(dir.join("bundle/config.json"), &|c| {
+        c["root"]["path"] = serde_json::json!(rootfs);
+    });
+    id
+}
+
+#[test]
+fn diff_cp_and_export_of_an_image_container_see_its_layers_and_changes() {
+    let e = Engine::new("verbs-image");
+    image_container(
+        &e,
+        "layered",
+        &[
+            "sh",
+            "-c",
+            "echo new > /etc/added; rm /etc/passwd; echo more >> /etc/group; mkdir /data; \
+             echo done",
+        ],
+    );
+    e.burrow(["start", "-a", "layered"])
+        .run()
+        .assert_success()
+        .assert_stdout_contains("done");
+    let diff = e.burrow(["diff", "layered"]).run();
+    diff.assert_success();
+    assert_eq!(
+        diff.stdout_lines(),
+        [
+            "A /data",
+            "C /etc",
+            "A /etc/added",
+            "C /etc/group",
+            "D /etc/passwd"
+        ],
+        "{diff}"
+    );
+    assert!(
+        std::fs::read_to_string(e.rootfs.join("etc/group")).is_ok_and(|g| !g.contains("more")),
+        "the layer itself is untouched"
+    );
+
+    // Stopped: cp and export mount the overlay for the copy.
+    let out = e.sandbox.make_dir("out");
+    e.burrow(["cp", "layered:/etc/added"])
+        .arg(&out)
+        .run()
+        .assert_success();
+    assert_eq!(std::fs::read_to_string(out.join("added")).unwrap(), "new\n");
+    e.burrow(["cp", "layered:/etc/passwd"])
+        .arg(&out)
+        .run()
+        .assert_code(1)
+        .assert_one_line_error(&["/etc/passwd"]);
+    let note = e.sandbox.write_file("note", "from the host\n");
+    e.burrow(["cp"])
+        .arg(&note)
+        .arg("layered:/etc/note")
+        .run()
+        .assert_success();
+    let diff = e.burrow(["diff", "layered"]).run();
+    assert!(diff.stdout_lines().contains(&"A /etc/note"), "{diff}");
+    let archive = out.join("layered.tar");
+    e.burrow(["export", "-o"])
+        .arg(&archive)
+        .arg("layered")
+        .run()
+        .assert_success();
+    let list = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&list.stdout);
+    let names: Vec<&str> = names.lines().collect();
+    for present in ["bin/busybox", "etc/added", "etc/note", "etc/group"] {
+        assert!(names.contains(&present), "{present}: {names:?}");
+    }
+    assert!(!names.contains(&"etc/passwd"), "{names:?}");
+    e.burrow(["rm", "layered"]).run().assert_success();
+}

@@ -7,8 +7,8 @@
 //! resolved component by component with symlinks interpreted inside the
 //! container's root (an absolute link must not lead to the host's files);
 //! walks never follow links. A stopped `--rootfs` container is its
-//! directory. A stopped image container would need the merged view of its
-//! layers and upper dir, which only the supervisor mounts: not yet.
+//! directory; a stopped image container's overlay is mounted for the copy
+//! in the helper's own mount namespace (see `stopped_rootfs`).
 //!
 //! The work runs as root of a user namespace with the container's id maps,
 //! so files owned by the container's other users copy too; files written
@@ -35,13 +35,8 @@ pub fn filesystem_root(record: &ContainerRecord) -> Result<PathBuf> {
     if record.status == ContainerStatus::Running {
         return Ok(PathBuf::from(format!("/proc/{}/root", record.pid)));
     }
-    if record.config.layers.is_empty() {
-        return Ok(record.config.rootfs.clone());
-    }
-    Err(EngineError::Other(format!(
-        "container {} is stopped and runs an image: start it to copy its files",
-        record.short_id()
-    )))
+    // A stopped image container's overlay is mounted there by `as_container_root`.
+    Ok(record.config.rootfs.clone())
 }
 
 /// `path` (absolute or relative to `/`) inside `root`, with every symlink
@@ -282,7 +277,8 @@ fn export_here(record: &ContainerRecord, out: impl Write) -> Result<()> {
 /// namespace with the same id maps. Files of any id the container uses are
 /// then readable and writable. As real root, `work` runs here.
 fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
+    let running = record.status == ContainerStatus::Running;
+    if nix::unistd::geteuid().is_root() && (running || record.config.layers.is_empty()) {
         return work();
     }
     let work = || work().map_err(|e| e.to_string());
@@ -290,7 +286,15 @@ fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>
         return crate::userns::run_joined(record.pid, work);
     }
     let maps = crate::userns::IdMaps::for_current_user();
-    crate::userns::run_inside(&maps, work)
+    if record.config.layers.is_empty() {
+        return crate::userns::run_inside(&maps, work);
+    }
+    crate::userns::run_inside(&maps, || {
+        let mounted = super::stopped_rootfs::mount(record)?;
+        let outcome = work();
+        let _ = mounted.unmount();
+        outcome
+    })
 }
 
 fn existing(path: PathBuf, shown: &str) -> Result<PathBuf> {

@@ -47,16 +47,25 @@ pub fn diff(store: &Store, record: &ContainerRecord) -> Result<Vec<Change>> {
     }
     let mut changes = Vec::new();
     walk(&upper, Path::new("/"), &record.config.layers, &mut changes)?;
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(changes)
 }
 
-fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> Result<()> {
+/// Files the runtime creates as mount points for burrow's own mounts when
+/// the image lacks them; Docker keeps these in a hidden init layer, so they
+/// are not the container's changes.
+const MOUNT_POINT_STUBS: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// Appends the changes under `dir` (upper) to `out`; returns whether it
+/// skipped a mount-point stub there.
+fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) -> Result<bool> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .context(|| format!("cannot read {}", dir.display()))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    let mut skipped_stub = false;
     for name in names {
         if name == OPAQUE_MARKER {
             continue;
@@ -69,19 +78,27 @@ fn walk(dir: &Path, inside: &Path, lowers: &[PathBuf], out: &mut Vec<Change>) ->
         let in_lower = lowers.iter().any(|l| {
             std::fs::symlink_metadata(l.join(path.strip_prefix("/").unwrap_or(&path))).is_ok()
         });
+        if !in_lower && MOUNT_POINT_STUBS.iter().any(|s| Path::new(s) == path) {
+            skipped_stub = true;
+            continue;
+        }
+        let host = dir.join(&name);
+        let is_dir = std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
+        let mut below = Vec::new();
+        let stub_below = is_dir && walk(&host, &path, lowers, &mut below)?;
+        if in_lower && stub_below && below.is_empty() {
+            // Copied up only to hold a mount point.
+            continue;
+        }
         let kind = if in_lower {
             ChangeKind::Changed
         } else {
             ChangeKind::Added
         };
         out.push(change(kind, &path));
-        let host = dir.join(&name);
-        let is_dir = std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
-        if is_dir {
-            walk(&host, &path, lowers, out)?;
-        }
+        out.extend(below);
     }
-    Ok(())
+    Ok(skipped_stub)
 }
 
 fn change(kind: ChangeKind, path: &Path) -> Change {
@@ -107,12 +124,19 @@ mod tests {
         std::fs::write(upper.join("etc/new"), "n").unwrap();
         std::fs::write(upper.join(".wh.gone"), "").unwrap();
         std::fs::create_dir_all(upper.join("srv/data")).unwrap();
+        std::fs::create_dir_all(lower.join("etc2")).unwrap();
+        std::fs::create_dir_all(upper.join("etc2")).unwrap();
+        std::fs::write(upper.join("etc/hosts"), "").unwrap();
         let mut changes = Vec::new();
+        std::fs::create_dir_all(upper.join("run")).unwrap();
+        std::fs::create_dir_all(lower.join("run")).unwrap();
         walk(&upper, Path::new("/"), &[lower], &mut changes).unwrap();
         let lines: Vec<String> = changes
             .iter()
             .map(|c| format!("{} {}", c.kind.letter(), c.path))
             .collect();
+        // etc/hosts is a mount-point stub; /run and /etc2 are copied-up, unchanged dirs
+        // (a changed directory still shows).
         assert_eq!(
             lines,
             [
@@ -120,6 +144,8 @@ mod tests {
                 "C /etc",
                 "A /etc/new",
                 "C /etc/passwd",
+                "C /etc2",
+                "C /run",
                 "A /srv",
                 "A /srv/data"
             ]

@@ -14,6 +14,7 @@ mod rename;
 mod start;
 mod stats;
 mod stop;
+mod stopped_rootfs;
 mod wait;
 
 pub use copy::{copy_in, copy_out, export, tar_in, tar_out};
