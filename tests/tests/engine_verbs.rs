@@ -137,6 +137,28 @@ fn pause_stops_every_process_and_stop_still_works() {
 }
 
 #[test]
+fn a_signal_to_a_paused_container_is_delivered() {
+    let e = Engine::new("verbs-pause-kill");
+    e.run(
+        &["-d", "--name", "trapper"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        ],
+    )
+    .run()
+    .assert_success();
+    e.burrow(["pause", "trapper"]).run().assert_success();
+    e.burrow(["kill", "-s", "TERM", "trapper"])
+        .run()
+        .assert_success();
+    let wait = e.burrow(["wait", "trapper"]).run();
+    assert_eq!(wait.stdout_trimmed(), "7", "{wait}");
+    e.burrow(["rm", "trapper"]).run().assert_success();
+}
+
+#[test]
 fn top_lists_the_containers_processes_in_ps_columns() {
     let e = Engine::new("verbs-top");
     e.run(&["-d", "--name", "busy"], &["sleep", "300"])
@@ -681,6 +703,13 @@ fn stats_reads_the_containers_processes_and_diff_of_a_rootfs_is_empty() {
         row["MemUsage"].as_str().is_some_and(|m| m.contains(" / ")),
         "{json}"
     );
+
+    // Without --no-stream it keeps printing, once a second or so.
+    let streaming = e.burrow(["stats", "meter"]).spawn();
+    e.wait_for("two readings", || {
+        streaming.stdout_so_far().matches("meter").count() >= 2
+    });
+    drop(streaming);
 
     let diff = e.burrow(["diff", "meter"]).run();
     diff.assert_success();
