@@ -5,6 +5,7 @@
 mod commands;
 mod oci_log;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 fn main() {
@@ -24,8 +25,48 @@ fn main() {
         argv.extend(args.into_iter().skip(2));
         commands::oci::main(argv)
     } else {
-        let cli = commands::Cli::parse_from(args);
-        commands::dispatch(cli)
+        match commands::Cli::try_parse_from(args) {
+            Ok(cli) => commands::dispatch(cli),
+            Err(e) => usage_error(e),
+        }
     };
     std::process::exit(code);
+}
+
+/// Help and version go to stdout (status 0); a command-line mistake is one
+/// `burrow: error:` line plus hints, with Docker's status for it, 125.
+fn usage_error(e: clap::Error) -> i32 {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        print!("{}", e.render());
+        return 0;
+    }
+    let text = e.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // "the following required arguments were not provided:" lists them below.
+    if message.ends_with(':') {
+        let arguments: Vec<&str> =
+            std::iter::from_fn(|| lines.next_if(|l| l.starts_with('<') || l.starts_with('-')))
+                .collect();
+        message = format!("{} {}", message.trim_end_matches(':'), arguments.join(" "));
+    }
+    eprintln!("burrow: error: {message}");
+    for line in lines {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            eprintln!("hint: {tip}");
+        } else if let Some(usage) = line.strip_prefix("Usage: ") {
+            eprintln!("hint: usage: {usage}");
+        }
+    }
+    125
 }

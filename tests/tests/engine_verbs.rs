@@ -216,6 +216,9 @@ fn rename_moves_the_name_and_keeps_it_after_the_exit() {
     e.burrow(["rename", "new", "bad/name"])
         .run()
         .assert_one_line_error(&["invalid container name"]);
+    let missing = e.burrow(["rename", "new"]).run();
+    missing.assert_code(125);
+    missing.assert_one_line_error(&["NEW_NAME"]);
     e.burrow(["rename", "ghost", "x"])
         .run()
         .assert_code(1)
@@ -757,7 +760,13 @@ fn version_completion_and_man_pages() {
         out.assert_stdout_contains(needle);
         out.assert_stdout_contains("unpause");
     }
-    e.burrow(["completion", "tcsh"]).run().assert_failure();
+    e.burrow(["completion", "tcsh"])
+        .run()
+        .assert_code(125)
+        .assert_one_line_error(&["tcsh"]);
+    let help = e.burrow(["container"]).run();
+    help.assert_success();
+    help.assert_stdout_contains("prune");
 
     let man = e.sandbox.make_dir("man");
     e.burrow(["man"]).arg(&man).run().assert_success();
