@@ -27,8 +27,9 @@ pub fn pause(store: &Store, record: &ContainerRecord) -> Result<()> {
         let pids = container_pids(record)?;
         let running: Vec<i32> = pids
             .into_iter()
-            .filter(|&pid| process_info(pid).is_some_and(|p| p.state != 'T'))
+            .filter(|&pid| process_info(pid).is_some_and(|p| !"TtZX".contains(p.state)))
             .collect();
+        // Zombies and already stopped processes need nothing.
         if running.is_empty() {
             break;
         }
