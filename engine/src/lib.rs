@@ -2,6 +2,7 @@
 //! their records, the supervisor process that runs each one, and its logs.
 //! The CLI only parses, calls these functions and prints.
 
+pub mod attach;
 pub mod container;
 pub mod error;
 pub mod ids;

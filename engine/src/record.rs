@@ -23,6 +23,9 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub tty: bool,
+    /// Keep stdin open for attached clients (`-i`).
+    #[serde(default)]
+    pub interactive: bool,
     pub auto_remove: bool,
     pub read_only: bool,
     pub init: bool,

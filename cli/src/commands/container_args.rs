@@ -25,10 +25,10 @@ pub struct ContainerArgs {
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
-    /// Allocate a pseudo-TTY (not yet available with the supervisor).
+    /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
-    /// Keep stdin open (not yet available with the supervisor).
+    /// Keep stdin open.
     #[arg(short, long)]
     pub interactive: bool,
     /// Remove the container when it exits.
@@ -82,10 +82,7 @@ pub struct ContainerArgs {
 }
 
 impl ContainerArgs {
-    pub fn to_config(&self, detach: bool) -> Result<RunConfig> {
-        if self.tty || self.interactive {
-            bail!("-t/-i are not available yet with supervised containers (use `burrow oci run` for a terminal)");
-        }
+    pub fn to_config(&self) -> Result<RunConfig> {
         let (image, command) = self
             .image_and_command
             .split_first()
@@ -123,7 +120,8 @@ impl ContainerArgs {
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             tty: self.tty,
-            auto_remove: self.rm && detach,
+            interactive: self.interactive,
+            auto_remove: self.rm,
             read_only: self.read_only,
             init: self.init,
             labels,

@@ -1,5 +1,7 @@
 //! Top-level commands; one module per command.
 
+mod attach;
+mod attach_session;
 mod container_args;
 mod create;
 mod exec;
@@ -54,6 +56,8 @@ enum Command {
     /// Create a container without starting it.
     #[command(disable_help_flag = true)]
     Create(create::Args),
+    /// Attach the terminal to a running container's stdio.
+    Attach(attach::Args),
     /// Start one or more created or stopped containers.
     Start(start::Args),
     /// List containers.
@@ -82,7 +86,12 @@ enum Command {
     NetHelper(net::NetHelperArgs),
     /// Internal: run one container's supervisor.
     #[command(hide = true)]
-    Supervise { id: String },
+    Supervise {
+        /// Start the program once a client has attached.
+        #[arg(long)]
+        wait_for_attach: bool,
+        id: String,
+    },
 }
 
 pub fn dispatch(cli: Cli) -> i32 {
@@ -100,6 +109,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         }
         Command::Run(a) => run::run(root.as_deref(), a),
         Command::Create(a) => create::run(root.as_deref(), a),
+        Command::Attach(a) => attach::run(root.as_deref(), a),
         Command::Start(a) => start::run(root.as_deref(), a),
         Command::Ps(a) => ps::run(root.as_deref(), a),
         Command::Logs(a) => logs::run(root.as_deref(), a),
@@ -111,7 +121,10 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Inspect(a) => inspect::run(root.as_deref(), a),
         Command::Port(a) => port::run(root.as_deref(), a),
         Command::Info(a) => info::run(root.as_deref(), a),
-        Command::Supervise { id } => supervise::run(root.as_deref(), &id),
+        Command::Supervise {
+            id,
+            wait_for_attach,
+        } => supervise::run(root.as_deref(), &id, wait_for_attach),
     };
     match result {
         Ok(code) => code,

@@ -2,8 +2,12 @@
 
 use anyhow::Result;
 
-pub fn run(root: Option<&std::path::Path>, id: &str) -> Result<i32> {
+pub fn run(root: Option<&std::path::Path>, id: &str, wait_for_attach: bool) -> Result<i32> {
     burrow_runtime::selfexe::ensure_sealed()?;
     let store = super::store(root)?;
-    Ok(burrow_engine::supervisor::supervise(&store, id)?)
+    Ok(burrow_engine::supervisor::supervise(
+        &store,
+        id,
+        wait_for_attach,
+    )?)
 }

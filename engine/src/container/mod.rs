@@ -13,6 +13,6 @@ pub use create::create;
 pub use exec::{exec, ExecRequest};
 pub use kill::kill;
 pub use remove::remove;
-pub use start::start;
+pub use start::{start, start_attached, AttachHook};
 pub use stop::stop;
 pub use wait::{wait, wait_until_exited};
