@@ -6,6 +6,7 @@ pub mod attach;
 pub mod container;
 pub mod error;
 pub mod ids;
+pub mod images;
 pub mod logs;
 pub mod record;
 pub mod spec_builder;
