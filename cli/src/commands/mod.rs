@@ -5,6 +5,7 @@ mod attach_session;
 mod container_args;
 mod create;
 mod exec;
+pub mod image;
 mod info;
 mod inspect;
 mod kill;
@@ -80,6 +81,27 @@ enum Command {
     Port(port::Args),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
+    /// Manage images (ls, inspect, rm, tag, pull, push, load, save, import, prune, history).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// List images (`image ls`).
+    Images(image::list::Args),
+    /// Download an image from a registry (`image pull`).
+    Pull(image::pull::Args),
+    /// Upload an image to a registry (`image push`).
+    Push(image::push::Args),
+    /// Remove images (`image rm`).
+    Rmi(image::rm::Args),
+    /// Give an image another name (`image tag`).
+    Tag(image::tag::Args),
+    /// Load images from an archive (`image load`).
+    Load(image::load::Args),
+    /// Write images as an archive (`image save`).
+    Save(image::save::Args),
+    /// Make an image from a rootfs tarball (`image import`).
+    Import(image::import::Args),
+    /// Show the history of an image (`image history`).
+    History(image::history::Args),
     /// Print version information.
     Version,
     #[command(hide = true, name = "net-helper")]
@@ -103,6 +125,18 @@ pub fn dispatch(cli: Cli) -> i32 {
             return oci::main(argv);
         }
         Command::NetHelper(args) => return net::main(args),
+        Command::Image(command) => return image::main(root.as_deref(), command),
+        Command::Images(a) => return image::main(root.as_deref(), image::ImageCommand::Ls(a)),
+        Command::Pull(a) => return image::main(root.as_deref(), image::ImageCommand::Pull(a)),
+        Command::Push(a) => return image::main(root.as_deref(), image::ImageCommand::Push(a)),
+        Command::Rmi(a) => return image::main(root.as_deref(), image::ImageCommand::Rm(a)),
+        Command::Tag(a) => return image::main(root.as_deref(), image::ImageCommand::Tag(a)),
+        Command::Load(a) => return image::main(root.as_deref(), image::ImageCommand::Load(a)),
+        Command::Save(a) => return image::main(root.as_deref(), image::ImageCommand::Save(a)),
+        Command::Import(a) => return image::main(root.as_deref(), image::ImageCommand::Import(a)),
+        Command::History(a) => {
+            return image::main(root.as_deref(), image::ImageCommand::History(a))
+        }
         Command::Version => {
             println!("burrow version {}", env!("CARGO_PKG_VERSION"));
             return 0;
