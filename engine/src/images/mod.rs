@@ -28,9 +28,14 @@ pub use unpacker::FsUnpacker;
 
 use crate::error::{EngineError, Result};
 
-/// The image store of the engine store `store`.
+/// Where the image store of the engine store `store` lives.
+pub fn image_store_dir(store: &crate::Store) -> std::path::PathBuf {
+    store.data.join("images-store")
+}
+
+/// The image store of the engine store `store` (created on first use).
 pub fn image_store(store: &crate::Store) -> Result<burrow_image::Store> {
-    Ok(burrow_image::Store::open(store.data.join("images-store"))?)
+    Ok(burrow_image::Store::open(image_store_dir(store))?)
 }
 
 /// An image record with what its config and manifest say.

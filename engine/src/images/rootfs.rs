@@ -124,3 +124,58 @@ fn ensure_unpacked(images: &burrow_image::Store, record: &ImageRecord) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use burrow_image::testing::LayerBuilder;
+
+    use super::*;
+
+    fn rootfs_tar() -> Vec<u8> {
+        LayerBuilder::new()
+            .dir("bin", 0o755)
+            .file("bin/busybox", b"\x7fELF not really", 0o755)
+            .symlink("bin/sh", "busybox")
+            .dir("etc", 0o755)
+            .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+            .finish()
+    }
+
+    #[test]
+    fn an_imported_image_resolves_to_its_layers_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(Some(dir.path())).unwrap();
+        let changes = vec![
+            r#"CMD ["sh"]"#.to_string(),
+            "ENV A=1".to_string(),
+            "WORKDIR /srv".to_string(),
+        ];
+        let record =
+            crate::images::import(&store, &rootfs_tar()[..], Some("bb"), &changes).unwrap();
+
+        let rootfs = resolve_rootfs(&store, "bb").unwrap();
+        assert_eq!(rootfs.id, record.id.to_string());
+        assert_eq!(rootfs.name, "bb:latest");
+        assert_eq!(rootfs.layers.len(), 1);
+        assert!(rootfs.layers[0].join("bin/busybox").is_file());
+        assert_eq!(rootfs.config.cmd, ["sh"]);
+        assert_eq!(rootfs.config.env, ["A=1"]);
+        assert_eq!(rootfs.config.workdir.as_deref(), Some("/srv"));
+        for name in ["bb:latest", "docker.io/library/bb", &record.id.hex()[..12]] {
+            assert_eq!(
+                resolve_rootfs(&store, name).unwrap().id,
+                rootfs.id,
+                "{name}"
+            );
+        }
+
+        // A layer folder removed by hand is unpacked again.
+        let folder = rootfs.layers[0].parent().unwrap().to_path_buf();
+        std::fs::remove_dir_all(&folder).unwrap();
+        let again = resolve_rootfs(&store, "bb").unwrap();
+        assert!(again.layers[0].join("bin/busybox").is_file());
+
+        let missing = resolve_rootfs(&store, "nope").unwrap_err();
+        assert_eq!(missing.to_string(), "No such image: nope");
+    }
+}
