@@ -347,6 +347,21 @@ fn push_then_pull_into_a_fresh_store_gives_the_same_image_with_unpacked_layers()
         std::fs::read(&burrow_tests::bundle::host_busybox().path).unwrap()
     );
     assert!(layers[0].join("tmp").is_dir());
+    // Owners the test user cannot set are recorded for the overlay (root-owned, 1777).
+    if sandbox.user().drop_privileges {
+        let out = sandbox
+            .command("python3")
+            .arg("-c")
+            .arg(
+                "import os,sys\nfor p in sys.argv[1:]: \
+                 print(os.getxattr(p, 'user.containers.override_stat').decode())",
+            )
+            .arg(layers[0].join("bin/busybox"))
+            .arg(layers[0].join("tmp"))
+            .run();
+        out.assert_success();
+        assert_eq!(out.stdout_lines(), ["0:0:0755", "0:0:1777"], "{out}");
+    }
 
     // Pulling again transfers nothing; -q prints only the name.
     let out = burrow_at(&sandbox, &fresh, ["pull", "-q", &remote]).run();
