@@ -456,6 +456,15 @@ fn prune_removes_dangling_images_and_all_with_a() {
     let out = sandbox.burrow(["images"]).run();
     assert!(out.stdout.contains("<none>"), "{out}");
 
+    let out = sandbox
+        .burrow(["images", "-q", "--no-trunc", "--filter", "dangling=true"])
+        .run();
+    assert_eq!(out.stdout_lines(), [dangling.as_str()], "{out}");
+    let out = sandbox
+        .burrow(["images", "kept", "--format", "{{.Tag}}"])
+        .run();
+    assert_eq!(out.stdout_lines(), ["latest"], "{out}");
+
     let out = sandbox.burrow(["image", "prune", "-f"]).run();
     out.assert_success();
     assert!(

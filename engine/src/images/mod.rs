@@ -19,8 +19,10 @@ use std::io::{Read, Write};
 use burrow_image::archive::{self, ArchiveFormat};
 use burrow_image::registry::{self, Client, RegistryOptions};
 use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome};
-use burrow_image::{Digest, ImageRecord, Platform, Progress, Reference};
+use burrow_image::{Digest, ImageRecord, Platform, Reference};
 
+/// For callers that pull (`run` of a missing image): the progress types, and `Quiet`.
+pub use burrow_image::progress::{Progress, ProgressEvent, Quiet};
 pub use changes::apply_changes;
 pub use config::{familiar_name, split_name, HistoryEntry, ImageConfig};
 pub use rootfs::{resolve_rootfs, ImageRootfs, ImageRunDefaults};

@@ -1,7 +1,7 @@
 //! `burrow images` / `burrow image ls`: one row per name (one `<none>` row for an image
 //! without names), newest first.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use burrow_engine::images::{self, split_name, ImageInfo};
 
 use super::{created_since, human_size, print_table, render};
@@ -23,6 +23,9 @@ pub struct Args {
     /// json, or a template such as '{{.Repository}}:{{.Tag}}'.
     #[arg(long)]
     format: Option<String>,
+    /// Filters: dangling=true|false, reference=NAME[:TAG].
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// Only images of this repository (and tag).
     repository: Option<String>,
 }
@@ -30,11 +33,26 @@ pub struct Args {
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = crate::commands::store(root)?;
     let _ = args.all;
-    let rows: Vec<serde_json::Value> = images::list(&store)?
+    let mut rows: Vec<serde_json::Value> = images::list(&store)?
         .iter()
         .flat_map(|info| rows_of(info, args.no_trunc))
         .filter(|row| matches_filter(row, args.repository.as_deref()))
         .collect();
+    for filter in &args.filter {
+        let (key, value) = filter.split_once('=').unwrap_or((filter, ""));
+        match key {
+            "dangling" => {
+                let dangling = match value {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => bail!("invalid filter {filter:?}: dangling takes true or false"),
+                };
+                rows.retain(|row| (row["Repository"] == "<none>") == dangling);
+            }
+            "reference" => rows.retain(|row| matches_filter(row, Some(value))),
+            other => bail!("unknown filter {other:?} (dangling, reference)"),
+        }
+    }
     if args.quiet {
         let mut seen = Vec::new();
         for row in &rows {
