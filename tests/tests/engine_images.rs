@@ -496,3 +496,47 @@ fn history_lists_the_import_step() {
     assert!(lines[0].starts_with("IMAGE"), "{out}");
     assert!(lines[1].contains("burrow import"), "{out}");
 }
+
+#[test]
+fn skopeo_reads_what_save_writes_and_its_oci_archive_loads_back() {
+    let sandbox = Sandbox::new("img-skopeo-archive");
+    sandbox.import_busybox("bb");
+    let id = image_id(&sandbox, &sandbox.engine_root(), "bb");
+    let saved = sandbox.dir().join("io/saved.tar");
+    sandbox
+        .burrow(["save", "-o"])
+        .arg(&saved)
+        .arg("bb")
+        .run()
+        .assert_success();
+    let oci = sandbox.dir().join("io/copy-oci.tar");
+    sandbox
+        .command("skopeo")
+        .args(["--insecure-policy", "copy", "--quiet"])
+        .arg(format!("docker-archive:{}", saved.display()))
+        .arg(format!(
+            "oci-archive:{}:docker.io/library/bb:copied",
+            oci.display()
+        ))
+        .timeout(std::time::Duration::from_secs(120))
+        .run()
+        .assert_success();
+    let fresh = sandbox.dir().join("store-oci");
+    let out = burrow_at(&sandbox, &fresh, ["load", "-i"]).arg(&oci).run();
+    out.assert_success();
+    assert_eq!(out.stdout_lines(), ["Loaded image: bb:copied"], "{out}");
+    // skopeo re-serializes the config when it converts to OCI (so the id changes); the
+    // layers and the run config must not.
+    let inspect_at = |root: &Path, name: &str| -> Value {
+        let out = burrow_at(&sandbox, root, ["image", "inspect", name]).run();
+        out.assert_success();
+        serde_json::from_str::<Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"))[0]
+            .clone()
+    };
+    let original = inspect_at(&sandbox.engine_root(), &id);
+    let copied = inspect_at(&fresh, "bb:copied");
+    assert_eq!(copied["RootFS"], original["RootFS"]);
+    assert_eq!(copied["Config"], original["Config"]);
+    assert_eq!(copied["Created"], original["Created"]);
+    assert_eq!(layer_dirs(&fresh).len(), 1);
+}
