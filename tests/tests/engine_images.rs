@@ -168,6 +168,12 @@ fn image_inspect_shows_the_config_import_changes_set() {
         .arg("127.0.0.1:5000/team/bb:v1")
         .run();
     assert_eq!(out.stdout_trimmed(), r#"["sh","-c","echo hi"]"#, "{out}");
+    // Top-level inspect falls back to images, as Docker's does.
+    let out = sandbox
+        .burrow(["inspect", "--format", "{{.Config.WorkingDir}}"])
+        .arg("127.0.0.1:5000/team/bb:v1")
+        .run();
+    assert_eq!(out.stdout_trimmed(), "/tmp", "{out}");
     sandbox
         .burrow(["image", "inspect", "nosuchimage"])
         .run()

@@ -1,4 +1,5 @@
-//! `burrow inspect`: Docker-shaped JSON for containers.
+//! `burrow inspect`: Docker-shaped JSON for containers (and for images, when no
+//! container has the name).
 
 use anyhow::Result;
 use burrow_engine::{ContainerRecord, ContainerStatus};
@@ -19,6 +20,16 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     for reference in &args.containers {
         match store.resolve(reference) {
             Ok(r) => out.push(docker_json(&r)),
+            // As Docker's: a name that is no container may be an image.
+            Err(burrow_engine::EngineError::NoSuchContainer(_)) => {
+                match burrow_engine::images::inspect(&store, reference) {
+                    Ok(image) => out.push(super::image::inspect::to_docker_json(&image)),
+                    Err(_) => {
+                        eprintln!("burrow: error: No such object: {reference}");
+                        failed = true;
+                    }
+                }
+            }
             Err(e) => {
                 eprintln!("burrow: error: {e}");
                 failed = true;

@@ -5,7 +5,7 @@
 
 pub mod history;
 pub mod import;
-mod inspect;
+pub mod inspect;
 pub mod list;
 pub mod load;
 mod prune;
