@@ -1,10 +1,11 @@
 //! `burrow pull [-q] NAME`: Docker's line-per-layer output, then the full name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use anyhow::Result;
 use burrow_engine::images::{self, familiar_name};
-use burrow_image::{Progress, ProgressEvent};
+use burrow_image::{Digest, Progress, ProgressEvent};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,16 +16,33 @@ pub struct Args {
     image: String,
 }
 
-/// Prints a line per layer step, like `docker pull` without a terminal.
+/// Prints a line per layer step, like `docker pull` without a terminal. The pull
+/// fetches the config right after resolving the manifest and before any layer, so the
+/// first blob after `Resolved` is the config: Docker does not list it, nor does this.
 #[derive(Default)]
 struct Lines {
     downloaded: AtomicBool,
     quiet: bool,
+    resolved: AtomicBool,
+    config: OnceLock<Digest>,
+}
+
+impl Lines {
+    fn is_config(&self, digest: &Digest) -> bool {
+        if self.resolved.load(Ordering::Relaxed) && self.config.get().is_none() {
+            let _ = self.config.set(digest.clone());
+        }
+        self.config.get() == Some(digest)
+    }
 }
 
 impl Progress for Lines {
     fn event(&self, event: ProgressEvent) {
         let line = match &event {
+            ProgressEvent::Resolved { .. } => {
+                self.resolved.store(true, Ordering::Relaxed);
+                None
+            }
             ProgressEvent::Exists { digest } => Some((digest, "Already exists")),
             ProgressEvent::Started { digest, .. } => {
                 self.downloaded.store(true, Ordering::Relaxed);
@@ -34,7 +52,10 @@ impl Progress for Lines {
             ProgressEvent::Unpacked { digest } => Some((digest, "Pull complete")),
             _ => None,
         };
-        if let (Some((digest, text)), false) = (line, self.quiet) {
+        let Some((digest, text)) = line else {
+            return;
+        };
+        if !self.quiet && !self.is_config(digest) {
             println!("{}: {text}", digest.short());
         }
     }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use burrow_engine::images;
-use burrow_image::{Progress, ProgressEvent};
+use burrow_image::{Digest, Progress, ProgressEvent};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,8 +13,11 @@ pub struct Args {
     image: String,
 }
 
+/// A line per layer; the config blob (whose digest is the image id) is not listed, as
+/// in Docker's output.
 struct Lines {
     quiet: bool,
+    config: Digest,
 }
 
 impl Progress for Lines {
@@ -24,7 +27,10 @@ impl Progress for Lines {
             ProgressEvent::Finished { digest } => Some((digest, "Pushed")),
             _ => None,
         };
-        if let (Some((digest, text)), false) = (line, self.quiet) {
+        let Some((digest, text)) = line else {
+            return;
+        };
+        if !self.quiet && *digest != self.config {
             println!("{}: {text}", digest.short());
         }
     }
@@ -36,7 +42,11 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     if !args.quiet {
         println!("The push refers to repository [{}]", reference.repository());
     }
-    let (digest, size) = images::push(&store, &args.image, &Lines { quiet: args.quiet })?;
+    let lines = Lines {
+        quiet: args.quiet,
+        config: images::inspect(&store, &args.image)?.record.id,
+    };
+    let (digest, size) = images::push(&store, &args.image, &lines)?;
     if !args.quiet {
         println!(
             "{}: digest: {digest} size: {size}",
