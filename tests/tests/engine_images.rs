@@ -318,6 +318,8 @@ fn push_then_pull_into_a_fresh_store_gives_the_same_image_with_unpacked_layers()
         .assert_success();
     let out = sandbox.burrow(["push", &remote]).run();
     out.assert_success();
+    // One line per layer (one layer here; the config blob is not listed).
+    assert_eq!(out.stdout.matches(": Pushed").count(), 1, "{out}");
     assert!(
         out.stdout_lines()
             .last()
@@ -333,6 +335,8 @@ fn push_then_pull_into_a_fresh_store_gives_the_same_image_with_unpacked_layers()
         out.stdout.contains("Status: Downloaded newer image"),
         "{out}"
     );
+    assert_eq!(out.stdout.matches(": Pull complete").count(), 1, "{out}");
+    assert_eq!(out.stdout.matches(": Pulling fs layer").count(), 1, "{out}");
     let out = burrow_at(&sandbox, &fresh, ["images", "--no-trunc"]).run();
     out.assert_success();
     let row: Vec<&str> = out.stdout_lines()[1].split_whitespace().collect();
