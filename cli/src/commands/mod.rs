@@ -75,7 +75,7 @@ enum Command {
     Wait(wait::Args),
     /// Run a command in a running container.
     Exec(exec::Args),
-    /// Show containers as JSON.
+    /// Show containers (or images) as JSON.
     Inspect(inspect::Args),
     /// List a container's published ports.
     Port(port::Args),
