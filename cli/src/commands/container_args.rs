@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use burrow_engine::RunConfig;
+use burrow_engine::container::from_image;
+use burrow_engine::images::{self, ImageRootfs};
+use burrow_engine::{EngineError, RunConfig};
 
 #[derive(clap::Args)]
 pub struct ContainerArgs {
@@ -73,6 +75,12 @@ pub struct ContainerArgs {
     /// Print help (-h is --hostname, as in Docker).
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Overwrite the image's entrypoint ("" clears it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Pull the image: always, missing (when not here) or never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// The first argument is a root filesystem directory, not an image.
     #[arg(long)]
     pub rootfs: bool,
@@ -82,18 +90,39 @@ pub struct ContainerArgs {
 }
 
 impl ContainerArgs {
-    pub fn to_config(&self) -> Result<RunConfig> {
+    pub fn to_config(&self, store: &burrow_engine::Store) -> Result<RunConfig> {
         let (image, command) = self
             .image_and_command
             .split_first()
             .context("an image (or --rootfs DIR) is required")?;
-        if !self.rootfs {
-            bail!("images are not available yet: pass a root filesystem with --rootfs DIR");
+        let mut config = self.flags_config()?;
+        config.image = image.clone();
+        let roots = if self.rootfs {
+            let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
+            config.args = self
+                .entrypoint
+                .iter()
+                .cloned()
+                .chain(command.iter().cloned())
+                .collect();
+            if config.args.is_empty() {
+                bail!("no command given (with --rootfs there is no image default)");
+            }
+            config.rootfs = rootfs.clone();
+            vec![rootfs]
+        } else {
+            let resolved = resolve_or_pull(store, image, &self.pull)?;
+            from_image::apply(&mut config, &resolved, self.entrypoint.as_deref(), command)?;
+            resolved.layers
+        };
+        if let Some(user) = &config.user {
+            config.user = Some(from_image::numeric_user(user, &roots)?);
         }
-        let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
-        if command.is_empty() {
-            bail!("no command given (with --rootfs there is no image default)");
-        }
+        Ok(config)
+    }
+
+    /// Everything the flags say, before the image adds its defaults.
+    fn flags_config(&self) -> Result<RunConfig> {
         let mut env = Vec::new();
         for file in &self.env_file {
             let text = std::fs::read_to_string(file)
@@ -112,9 +141,6 @@ impl ContainerArgs {
             labels.insert(k.to_string(), v.to_string());
         }
         Ok(RunConfig {
-            image: image.clone(),
-            rootfs,
-            args: command.to_vec(),
             env,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
@@ -136,6 +162,30 @@ impl ContainerArgs {
             add_hosts: self.add_host.clone(),
             ..RunConfig::default()
         })
+    }
+}
+
+/// The image, pulled first when it is not here (`--pull missing`, Docker's
+/// default), every time (`always`) or never (`never`).
+fn resolve_or_pull(store: &burrow_engine::Store, image: &str, policy: &str) -> Result<ImageRootfs> {
+    let pull = |quietly: bool| -> Result<()> {
+        if !quietly {
+            eprintln!("Unable to find image '{image}' locally");
+        }
+        images::pull(store, image, &images::Quiet)?;
+        Ok(())
+    };
+    match policy {
+        "always" => pull(true)?,
+        "missing" | "never" => {}
+        other => bail!("invalid pull option {other:?}: use always, missing or never"),
+    }
+    match images::resolve_rootfs(store, image) {
+        Err(EngineError::NoSuchImage(_)) if policy == "missing" => {
+            pull(false)?;
+            Ok(images::resolve_rootfs(store, image)?)
+        }
+        other => Ok(other?),
     }
 }
 

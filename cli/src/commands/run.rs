@@ -20,7 +20,7 @@ pub struct Args {
 
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = super::store(root)?;
-    let config = args.container.to_config()?;
+    let config = args.container.to_config(&store)?;
     let session = Session {
         stdin: config.interactive,
         tty: config.tty,

@@ -3,6 +3,7 @@
 mod create;
 mod etc_files;
 mod exec;
+pub mod from_image;
 mod kill;
 mod remove;
 mod start;

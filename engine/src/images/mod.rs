@@ -135,7 +135,33 @@ pub enum Removed {
 /// Docker's `rmi`: a name of an image with other names is only untagged; otherwise the
 /// image is deleted (its names listed as untagged first). Without `force`, an image
 /// with several names cannot be deleted by id, nor one a container uses.
+///
+/// Runs as the containers' root (layers hold files of subordinate ids).
 pub fn remove(store: &crate::Store, name_or_id: &str, force: bool) -> Result<Vec<Removed>> {
+    let report = crate::userns::run_as_container_root(|| {
+        let removed = remove_here(store, name_or_id, force).map_err(|e| e.to_string())?;
+        Ok(removed
+            .iter()
+            .map(|r| match r {
+                Removed::Untagged(name) => format!("U {name}\n"),
+                Removed::Deleted(id) => format!("D {id}\n"),
+            })
+            .collect())
+    })?;
+    report
+        .lines()
+        .map(|line| match line.split_once(' ') {
+            Some(("U", name)) => Ok(Removed::Untagged(name.to_string())),
+            Some(("D", id)) => id
+                .parse()
+                .map(Removed::Deleted)
+                .map_err(|_| EngineError::Other(format!("bad report line {line:?}"))),
+            _ => Err(EngineError::Other(format!("bad report line {line:?}"))),
+        })
+        .collect()
+}
+
+fn remove_here(store: &crate::Store, name_or_id: &str, force: bool) -> Result<Vec<Removed>> {
     let images = image_store(store)?;
     let record = images.find_image(name_or_id)?;
     let as_name = Reference::parse(name_or_id)
@@ -238,8 +264,38 @@ pub fn import(
     )?)
 }
 
-/// Removes dangling images (every unused image with `all`) and unreferenced content.
+/// Removes dangling images (every unused image with `all`) and unreferenced content,
+/// as the containers' root (layers hold files of subordinate ids).
 pub fn prune(store: &crate::Store, all: bool) -> Result<PruneReport> {
+    let report = crate::userns::run_as_container_root(|| {
+        let report = prune_here(store, all).map_err(|e| e.to_string())?;
+        let digests =
+            |list: &[Digest]| -> Vec<String> { list.iter().map(ToString::to_string).collect() };
+        Ok(serde_json::json!({
+            "images": digests(&report.images),
+            "blobs": digests(&report.blobs),
+            "layers": digests(&report.layers),
+            "reclaimed": report.reclaimed_bytes,
+        })
+        .to_string())
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&report)
+        .map_err(|e| EngineError::Other(format!("bad prune report: {e}")))?;
+    let digests = |key: &str| -> Vec<Digest> {
+        value[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    Ok(PruneReport {
+        images: digests("images"),
+        blobs: digests("blobs"),
+        layers: digests("layers"),
+        reclaimed_bytes: value["reclaimed"].as_u64().unwrap_or(0),
+    })
+}
+
+fn prune_here(store: &crate::Store, all: bool) -> Result<PruneReport> {
     let images = image_store(store)?;
     let in_use = containers_using(store, &images)?
         .into_iter()
