@@ -36,6 +36,10 @@ pub enum EngineError {
         image: String,
         reason: String,
     },
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
     #[error("{0}")]
     Other(String),
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, IoContext, Result};
+use crate::mounts::MountSpec;
 use crate::store::Store;
 
 /// What `run`/`create` asked for.
@@ -30,8 +31,17 @@ pub struct RunConfig {
     pub read_only: bool,
     pub init: bool,
     pub labels: BTreeMap<String, String>,
-    /// `HOST:CONTAINER[:ro]` bind mounts.
+    /// The `-v` arguments as given (Docker's `HostConfig.Binds`); what is
+    /// mounted is `mounts`.
+    #[serde(default)]
     pub binds: Vec<String>,
+    /// Bind, volume and tmpfs mounts (from `-v`, `--mount`, `--tmpfs` and
+    /// `--volumes-from`), resolved by `create`.
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+    /// `--volumes-from CONTAINER[:ro|rw]`, expanded into `mounts` by `create`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
     /// `none` (loopback only) or `host`.
     pub network: String,
     pub stop_signal: Option<String>,
