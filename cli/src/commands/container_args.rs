@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use burrow_engine::container::from_image;
 use burrow_engine::images::{self, ImageRootfs};
+use burrow_engine::mounts::{self, MountSpec};
 use burrow_engine::{EngineError, RunConfig};
 
 #[derive(clap::Args)]
@@ -45,9 +46,19 @@ pub struct ContainerArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(short, long)]
     pub label: Vec<String>,
-    /// Bind mount HOST:CONTAINER[:ro].
+    /// Mount a volume: NAME:PATH (named), PATH (anonymous) or /HOST:PATH (bind),
+    /// then optionally :ro, :rw, :nocopy.
     #[arg(short, long)]
     pub volume: Vec<String>,
+    /// Attach a mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,…].
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: PATH[:size=64m,mode=1777,…].
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the volumes and binds of another container: CONTAINER[:ro|rw].
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// Network: bridge (a network of its own, the default), host or none.
     #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
@@ -140,6 +151,7 @@ impl ContainerArgs {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
             labels.insert(k.to_string(), v.to_string());
         }
+        let mounts = self.mounts()?;
         Ok(RunConfig {
             env,
             workdir: self.workdir.clone(),
@@ -152,6 +164,8 @@ impl ContainerArgs {
             init: self.init,
             labels,
             binds: self.volume.clone(),
+            mounts,
+            volumes_from: self.volumes_from.clone(),
             network: self.network.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
@@ -186,6 +200,20 @@ fn resolve_or_pull(store: &burrow_engine::Store, image: &str, policy: &str) -> R
             Ok(images::resolve_rootfs(store, image)?)
         }
         other => Ok(other?),
+    }
+}
+
+impl ContainerArgs {
+    /// `-v`, `--mount` and `--tmpfs`, in that order (`create` checks them
+    /// against the machine and attaches the volumes).
+    fn mounts(&self) -> Result<Vec<MountSpec>> {
+        let volumes = self.volume.iter().map(|v| mounts::parse_volume_flag(v));
+        let mount_flags = self.mount.iter().map(|m| mounts::parse_mount_flag(m));
+        let tmpfs = self.tmpfs.iter().map(|t| mounts::parse_tmpfs_flag(t));
+        Ok(volumes
+            .chain(mount_flags)
+            .chain(tmpfs)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 }
 

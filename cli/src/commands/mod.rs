@@ -21,6 +21,7 @@ mod start;
 mod stop;
 mod supervise;
 mod time_format;
+mod volume;
 mod wait;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ enum Command {
     Inspect(inspect::Args),
     /// List a container's published ports.
     Port(port::Args),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::Command),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
     /// Manage images (ls, inspect, rm, tag, pull, push, load, save, import, prune, history).
@@ -155,6 +159,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Inspect(a) => inspect::run(root.as_deref(), a),
         Command::Port(a) => port::run(root.as_deref(), a),
         Command::Info(a) => info::run(root.as_deref(), a),
+        Command::Volume(c) => volume::run(root.as_deref(), c),
         Command::Supervise {
             id,
             wait_for_attach,

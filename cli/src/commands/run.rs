@@ -37,6 +37,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
         let started = burrow_engine::container::start(&store, &record, &self_exe(), root);
         if let Err(e) = started {
             let _ = store.remove_record(&record.id);
+            let _ = burrow_engine::container::remove_anonymous_volumes(&store, &record);
             return Err(e.into());
         }
         println!("{}", record.id);
@@ -59,6 +60,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     );
     if let Err(e) = started {
         let _ = store.remove_record(&record.id);
+        let _ = burrow_engine::container::remove_anonymous_volumes(&store, &record);
         return Err(e.into());
     }
     let Some(client) = client else {
