@@ -27,15 +27,20 @@ pub enum Command {
     Prune(prune::Args),
 }
 
+/// Exits 1 on errors, as Docker's volume commands do (125 is for `run`).
 pub fn run(root: Option<&std::path::Path>, command: Command) -> Result<i32> {
     let store = super::store(root)?;
-    match command {
+    let result = match command {
         Command::Create(a) => create::run(&store, a),
         Command::Ls(a) => ls::run(&store, a),
         Command::Inspect(a) => inspect::run(&store, a),
         Command::Rm(a) => rm::run(&store, a),
         Command::Prune(a) => prune::run(&store, a),
-    }
+    };
+    result.or_else(|e| {
+        eprintln!("burrow: error: {e:#}");
+        Ok(1)
+    })
 }
 
 /// `KEY=VALUE` (or `KEY`, an empty value) flags as a map.
