@@ -232,9 +232,8 @@ pub fn parse_mount_flag(spec: &str) -> Result<MountSpec, MountError> {
             }
             "volume-opt" | "volume-label" => {
                 applies(MountKind::Volume)?;
-                let (k, v) = needs_value()?
-                    .split_once('=')
-                    .unwrap_or((needs_value()?, ""));
+                let pair = needs_value()?;
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 let map = if key == "volume-opt" {
                     &mut mount.volume_options
                 } else {

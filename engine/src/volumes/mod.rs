@@ -16,6 +16,7 @@ mod populate;
 mod size;
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -95,16 +96,16 @@ pub fn validate_volume_name(name: &str) -> Result<(), VolumeError> {
     }
 }
 
+/// The local driver's keys (type, device, o) would mount a file system
+/// into the volume, which burrow does not do yet; others are unknown.
 fn validate_options(options: &BTreeMap<String, String>) -> Result<(), VolumeError> {
-    for key in options.keys() {
-        match key.as_str() {
-            "type" | "device" | "o" | "size" => {
-                return Err(VolumeError::UnsupportedOption(key.clone()))
-            }
-            _ => return Err(VolumeError::InvalidOption(key.clone())),
+    match options.keys().next() {
+        None => Ok(()),
+        Some(key) if ["type", "device", "o", "size"].contains(&key.as_str()) => {
+            Err(VolumeError::UnsupportedOption(key.clone()))
         }
+        Some(key) => Err(VolumeError::InvalidOption(key.clone())),
     }
-    Ok(())
 }
 
 impl Store {
@@ -250,9 +251,10 @@ impl Store {
         std::fs::rename(record.dir(), &doomed)
             .context(|| format!("cannot remove volume {name}"))?;
         let bytes = size::tree_size(&doomed.join("_data"));
-        std::fs::remove_dir_all(&doomed).context(|| {
+        remove_tree(&doomed).context(|| {
             format!(
-                "volume {name} is gone, but {} could not be fully removed",
+                "volume {name} is gone, but {} could not be fully removed \
+                 (files of other container users in directories they own?)",
                 doomed.display()
             )
         })?;
@@ -294,6 +296,24 @@ fn write_record(dir: &Path, record: &VolumeRecord) -> Result<()> {
     std::fs::write(&temp, bytes).context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, dir.join("volume.json"))
         .context(|| format!("cannot save {}", dir.join("volume.json").display()))
+}
+
+/// Removes a tree, also where a container took the write bit off
+/// directories the user owns.
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if std::fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    std::fs::remove_dir_all(path)
 }
 
 /// Docker's `CreatedAt`: RFC 3339 to the second.
@@ -385,6 +405,18 @@ mod tests {
             Err(EngineError::Volume(VolumeError::NoSuchVolume(_)))
         ));
         assert!(store.list_volumes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn remove_copes_with_read_only_directories() {
+        let (_dir, store) = store();
+        let (v, _) = store.create_volume(&named("locked")).unwrap();
+        let sub = v.mountpoint.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("f"), b"x").unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o555)).unwrap();
+        assert_eq!(store.remove_volume("locked").unwrap(), 1);
+        assert!(!v.dir().exists());
     }
 
     #[test]

@@ -235,7 +235,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        assert!(populate_from(&volume, &s.join("missing")).unwrap() == false);
+        assert!(!populate_from(&volume, &s.join("missing")).unwrap());
         assert!(populate_from(&volume, s).unwrap());
         let copied = volume.mountpoint.join("sub/file");
         assert_eq!(std::fs::read(&copied).unwrap(), b"hello");
