@@ -128,7 +128,7 @@ fn volume_commands_print_what_docker_prints() {
             "volume",
             "ls",
             "--filter",
-            "name=dbd",
+            "name=bdat", // "t" is not hex: no anonymous name matches
             "--format",
             "{{.Name}}",
         ])
