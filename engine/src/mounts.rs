@@ -325,7 +325,7 @@ pub fn parse_tmpfs_flag(spec: &str) -> Result<MountSpec, MountError> {
 /// and no two mounts share a destination.
 pub fn check(mounts: &[MountSpec]) -> Result<(), MountError> {
     for (i, m) in mounts.iter().enumerate() {
-        if m.kind == MountKind::Bind && std::fs::symlink_metadata(&m.source).is_err() {
+        if m.kind == MountKind::Bind && std::fs::metadata(&m.source).is_err() {
             return Err(MountError::BindSourceMissing(m.source.clone()));
         }
         if mounts[..i].iter().any(|o| o.target == m.target) {

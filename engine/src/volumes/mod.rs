@@ -217,17 +217,23 @@ impl Store {
 
     /// Ids of the containers (any status) that mount volume `name`.
     pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|r| {
-                r.config
-                    .mounts
-                    .iter()
-                    .any(|m| m.kind == MountKind::Volume && m.source == name)
-            })
-            .map(|r| r.id)
-            .collect())
+        Ok(self.volumes_in_use()?.remove(name).unwrap_or_default())
+    }
+
+    /// For every volume some container (any status) mounts, those containers' ids.
+    pub fn volumes_in_use(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for record in self.list()? {
+            for mount in &record.config.mounts {
+                if mount.kind == MountKind::Volume && !mount.source.is_empty() {
+                    let ids = users.entry(mount.source.clone()).or_default();
+                    if !ids.contains(&record.id) {
+                        ids.push(record.id.clone());
+                    }
+                }
+            }
+        }
+        Ok(users)
     }
 
     /// Removes an unused volume; the bytes it held.
@@ -269,19 +275,39 @@ impl Store {
         matches: impl Fn(&VolumeRecord) -> bool,
     ) -> Result<(Vec<String>, u64)> {
         let _lock = self.lock()?;
+        self.remove_leftovers();
+        let in_use = self.volumes_in_use()?;
         let mut removed = Vec::new();
         let mut bytes = 0;
         for volume in self.list_volumes()? {
-            if !(all || volume.anonymous) || !matches(&volume) {
-                continue;
-            }
-            if !self.volume_users(&volume.name)?.is_empty() {
+            if !(all || volume.anonymous) || !matches(&volume) || in_use.contains_key(&volume.name)
+            {
                 continue;
             }
             bytes += self.remove_volume_locked(&volume.name)?;
             removed.push(volume.name);
         }
         Ok((removed, bytes))
+    }
+
+    /// What crashed commands left: volumes half-removed, and creations
+    /// older than an hour that never got renamed into place.
+    fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(self.volumes_dir()) else {
+            return;
+        };
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale_temp = name.starts_with(".tmp-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < an_hour_ago);
+            if name.starts_with(".removing-") || stale_temp {
+                let _ = remove_tree(&entry.path());
+            }
+        }
     }
 
     /// Rewrites `volume.json` (temp file and rename).

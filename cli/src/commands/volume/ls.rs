@@ -25,13 +25,13 @@ pub fn run(store: &Store, args: Args) -> Result<i32> {
         .iter()
         .map(|f| Filter::parse(f, &["name", "label", "label!", "driver", "dangling"]))
         .collect::<Result<Vec<_>>>()?;
-    let mut volumes = Vec::new();
-    for v in store.list_volumes()? {
-        let in_use = !store.volume_users(&v.name)?.is_empty();
-        if filters.iter().all(|f| f.matches(&v, in_use)) {
-            volumes.push(v);
-        }
-    }
+    let in_use = store.volumes_in_use()?;
+    let mut volumes = store.list_volumes()?;
+    volumes.retain(|v| {
+        filters
+            .iter()
+            .all(|f| f.matches(v, in_use.contains_key(&v.name)))
+    });
     if args.quiet {
         volumes.iter().for_each(|v| println!("{}", v.name));
         return Ok(0);
