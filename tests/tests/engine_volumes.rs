@@ -500,6 +500,32 @@ fn first_use_copies_the_rootfs_content_once() {
 }
 
 #[test]
+fn volumes_holding_files_of_other_container_users_can_be_removed() {
+    let e = Engine::new("vol-subids");
+    // uid 1000 inside is one of the user's subordinate ids on the host: the user
+    // cannot delete its files from outside, only as the container's root.
+    let script = "mkdir -p /d/x/y && touch /d/x/y/f && chown -R 1000:1000 /d/x && chmod 755 /d/x \
+                  && cp -a /d/x /e/x";
+    e.run(
+        &["--name", "a", "-v", "owned:/d", "-v", "/e"],
+        &["sh", "-c", script],
+    )
+    .assert_success();
+    let owner = std::fs::metadata(e.mountpoint("owned").join("x"))
+        .expect("made inside")
+        .uid();
+    assert_ne!(owner, e.sandbox.user().uid, "a subordinate id owns it");
+    e.burrow(["rm", "-v", "a"]).run().assert_success();
+    assert_eq!(e.volume_names(), ["owned"]);
+    e.burrow(["volume", "rm", "owned"]).run().assert_success();
+    assert!(e.volume_names().is_empty());
+    let leftovers = std::fs::read_dir(e.sandbox.dir().join("store/volumes"))
+        .expect("volumes dir")
+        .count();
+    assert_eq!(leftovers, 0, "nothing half-removed stays behind");
+}
+
+#[test]
 fn rm_v_and_rm_remove_anonymous_volumes_only() {
     let e = Engine::new("vol-rmv");
     e.run(

@@ -13,10 +13,10 @@
 //! ([`populate_from`], see `populate.rs`).
 
 mod populate;
+mod remove;
 mod size;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ use crate::store::Store;
 
 pub use populate::{populate_container_volumes, populate_from};
 pub use size::human_size;
+
+use remove::remove_tree;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
@@ -257,13 +259,8 @@ impl Store {
         std::fs::rename(record.dir(), &doomed)
             .context(|| format!("cannot remove volume {name}"))?;
         let bytes = size::tree_size(&doomed.join("_data"));
-        remove_tree(&doomed).context(|| {
-            format!(
-                "volume {name} is gone, but {} could not be fully removed \
-                 (files of other container users in directories they own?)",
-                doomed.display()
-            )
-        })?;
+        // The volume is gone already; what stays behind is cleared by `prune`.
+        remove_tree(&doomed)?;
         Ok(bytes)
     }
 
@@ -322,24 +319,6 @@ fn write_record(dir: &Path, record: &VolumeRecord) -> Result<()> {
     std::fs::write(&temp, bytes).context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, dir.join("volume.json"))
         .context(|| format!("cannot save {}", dir.join("volume.json").display()))
-}
-
-/// Removes a tree, also where a container took the write bit off
-/// directories the user owns.
-fn remove_tree(path: &Path) -> std::io::Result<()> {
-    if std::fs::remove_dir_all(path).is_ok() {
-        return Ok(());
-    }
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(entry.path());
-            }
-        }
-    }
-    std::fs::remove_dir_all(path)
 }
 
 /// Docker's `CreatedAt`: RFC 3339 to the second.
@@ -435,6 +414,7 @@ mod tests {
 
     #[test]
     fn remove_copes_with_read_only_directories() {
+        use std::os::unix::fs::PermissionsExt;
         let (_dir, store) = store();
         let (v, _) = store.create_volume(&named("locked")).unwrap();
         let sub = v.mountpoint.join("sub");
