@@ -205,3 +205,20 @@ impl Store {
         crate::userns::remove_tree(&trash)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_mounts_existed_still_load() {
+        let old = r#"{"image":"/r","rootfs":"/r","args":["true"],"env":[],"workdir":null,
+            "user":null,"hostname":null,"tty":false,"auto_remove":false,"read_only":false,
+            "init":false,"labels":{},"binds":["/tmp:/tmp"],"network":"host",
+            "stop_signal":null,"stop_timeout":null,"cap_add":[],"cap_drop":[]}"#;
+        let config: RunConfig = serde_json::from_str(old).unwrap();
+        assert!(config.mounts.is_empty());
+        assert!(config.volumes_from.is_empty());
+        assert_eq!(config.binds, ["/tmp:/tmp"]);
+    }
+}
