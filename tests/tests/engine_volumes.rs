@@ -7,50 +7,27 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use burrow_tests::runtime::Runtime;
-use burrow_tests::{Bundle, Cmd, Output, Sandbox};
+use burrow_tests::engine::Engine;
+use burrow_tests::{fsutil, Output};
 
-struct Engine {
-    sandbox: Sandbox,
-    bundle: Bundle,
-    rootfs: PathBuf,
+/// What these tests ask of the shared engine helper besides running containers.
+trait Volumes {
+    /// `burrow run [flags] --rootfs ROOTFS CMD…`, run to completion.
+    fn output(&self, flags: &[&str], command: &[&str]) -> Output;
+    /// `burrow volume ls -q`, sorted.
+    fn volume_names(&self) -> Vec<String>;
+    fn mountpoint(&self, volume: &str) -> PathBuf;
+    /// `burrow ps -aq`.
+    fn containers(&self) -> Vec<String>;
+    /// A file in the root filesystem (parents made), owned by the test user.
+    fn write_rootfs_file(&self, relative: &str, contents: &str);
 }
 
-impl Engine {
-    fn new(label: &str) -> Engine {
-        let sandbox = Sandbox::new(label);
-        let bundle = sandbox.bundle("img");
-        let rootfs = bundle.rootfs();
-        Engine {
-            sandbox,
-            bundle,
-            rootfs,
-        }
+impl Volumes for Engine {
+    fn output(&self, flags: &[&str], command: &[&str]) -> Output {
+        self.run(flags, command).run()
     }
 
-    fn burrow<I, S>(&self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.sandbox
-            .command(Runtime::burrow().program())
-            .arg("--root")
-            .arg(self.sandbox.dir().join("store"))
-            .args(args)
-    }
-
-    /// `burrow run [flags] --rootfs ROOTFS CMD…`
-    fn run(&self, flags: &[&str], command: &[&str]) -> Output {
-        self.burrow(["run"])
-            .args(flags)
-            .arg("--rootfs")
-            .arg(&self.rootfs)
-            .args(command)
-            .run()
-    }
-
-    /// `burrow volume ls -q`, sorted.
     fn volume_names(&self) -> Vec<String> {
         let out = self.burrow(["volume", "ls", "-q"]).run();
         out.assert_success();
@@ -71,6 +48,21 @@ impl Engine {
         let out = self.burrow(["ps", "-aq"]).run();
         out.stdout_lines().iter().map(|s| s.to_string()).collect()
     }
+
+    fn write_rootfs_file(&self, relative: &str, contents: &str) {
+        let path = self.rootfs.join(relative);
+        let user = self.sandbox.user();
+        let mut missing = Vec::new();
+        let mut parent = path.parent();
+        while let Some(dir) = parent.filter(|d| !d.exists()) {
+            missing.push(dir.to_path_buf());
+            parent = dir.parent();
+        }
+        for dir in missing.iter().rev() {
+            fsutil::make_dir(dir, 0o755, user);
+        }
+        fsutil::write_file(&path, contents, 0o644, user);
+    }
 }
 
 fn path_arg(path: &Path) -> &str {
@@ -80,14 +72,14 @@ fn path_arg(path: &Path) -> &str {
 #[test]
 fn a_named_volume_outlives_its_container() {
     let e = Engine::new("vol-named");
-    e.run(
+    e.output(
         &["--name", "writer", "-v", "shared:/data"],
         &["sh", "-c", "echo kept > /data/note"],
     )
     .assert_success();
     assert_eq!(e.volume_names(), ["shared"], "-v NAME creates the volume");
     e.burrow(["rm", "writer"]).run().assert_success();
-    let read = e.run(&["--rm", "-v", "shared:/data:ro"], &["cat", "/data/note"]);
+    let read = e.output(&["--rm", "-v", "shared:/data:ro"], &["cat", "/data/note"]);
     read.assert_success();
     assert_eq!(read.stdout_trimmed(), "kept", "{read}");
     assert_eq!(e.volume_names(), ["shared"], "--rm keeps named volumes");
@@ -264,7 +256,7 @@ fn bind_mounts_read_only_refuse_writes_and_rw_files_belong_to_the_user() {
     let e = Engine::new("vol-bind");
     let host = e.sandbox.make_dir("hostdir");
     e.sandbox.write_file("hostdir/given", "from-host\n");
-    let ro = e.run(
+    let ro = e.output(
         &["-v", &format!("{}:/mnt:ro", path_arg(&host))],
         &["sh", "-c", "cat /mnt/given; touch /mnt/new"],
     );
@@ -272,7 +264,7 @@ fn bind_mounts_read_only_refuse_writes_and_rw_files_belong_to_the_user() {
     assert!(ro.stdout.contains("from-host"), "{ro}");
     assert!(ro.stderr.contains("Read-only file system"), "EROFS: {ro}");
     assert!(!host.join("new").exists());
-    let mount_ro = e.run(
+    let mount_ro = e.output(
         &[
             "--mount",
             &format!("type=bind,src={},dst=/m,readonly", path_arg(&host)),
@@ -284,7 +276,7 @@ fn bind_mounts_read_only_refuse_writes_and_rw_files_belong_to_the_user() {
         "{mount_ro}"
     );
 
-    e.run(
+    e.output(
         &["-v", &format!("{}:/mnt:rw,z", path_arg(&host))],
         &["sh", "-c", "echo made > /mnt/made; mkdir /mnt/sub"],
     )
@@ -320,7 +312,7 @@ fn tmpfs_is_a_fresh_tmpfs_each_run() {
     let e = Engine::new("vol-tmpfs");
     let script = "grep ' /scratch ' /proc/mounts; stat -c mode=%a /scratch; \
                   echo count=$(ls -A /scratch | wc -l); touch /scratch/left";
-    let first = e.run(
+    let first = e.output(
         &["--name", "t", "--tmpfs", "/scratch:size=1m,mode=1777"],
         &["sh", "-c", script],
     );
@@ -349,7 +341,7 @@ fn tmpfs_is_a_fresh_tmpfs_each_run() {
         "empty on every start: {again}"
     );
 
-    let mount = e.run(
+    let mount = e.output(
         &[
             "--mount",
             "type=tmpfs,destination=/t,tmpfs-size=2m,tmpfs-mode=700",
@@ -365,7 +357,7 @@ fn tmpfs_is_a_fresh_tmpfs_each_run() {
 fn mount_flag_forms_and_inspect() {
     let e = Engine::new("vol-mount");
     let host = e.sandbox.make_dir("src");
-    let out = e.run(
+    let out = e.output(
         &[
             "--name",
             "m",
@@ -407,7 +399,7 @@ fn mount_flag_forms_and_inspect() {
     assert_eq!(at("/b")["RW"], false);
     assert_eq!(e.volume_names().len(), 2);
 
-    let shared = e.run(
+    let shared = e.output(
         &["--rm", "--volumes-from", "m:ro"],
         &["sh", "-c", "cat /v/f /anon/f; touch /v/x 2>&1"],
     );
@@ -436,14 +428,14 @@ fn bad_mount_input_is_one_line_exit_125_and_leaves_nothing() {
         ),
     ];
     for (flags, needles) in cases {
-        e.run(flags, &["true"])
+        e.output(flags, &["true"])
             .assert_one_line_error(needles)
             .assert_code(125);
     }
-    e.run(&["--tmpfs", "/t:size=lots"], &["true"])
+    e.output(&["--tmpfs", "/t:size=lots"], &["true"])
         .assert_one_line_error(&["--tmpfs", "size"])
         .assert_code(125);
-    e.run(&["-v", "/a", "--tmpfs", "/a"], &["true"])
+    e.output(&["-v", "/a", "--tmpfs", "/a"], &["true"])
         .assert_one_line_error(&["duplicate mount point", "/a"])
         .assert_code(125);
     assert!(e.containers().is_empty());
@@ -456,10 +448,10 @@ fn bad_mount_input_is_one_line_exit_125_and_leaves_nothing() {
 #[test]
 fn first_use_copies_the_rootfs_content_once() {
     let e = Engine::new("vol-copy");
-    e.bundle.write_rootfs_file("seed/file", "from-image\n");
-    e.bundle.write_rootfs_file("seed/deep/more", "deeper\n");
+    e.write_rootfs_file("seed/file", "from-image\n");
+    e.write_rootfs_file("seed/deep/more", "deeper\n");
     std::os::unix::fs::symlink("file", e.rootfs.join("seed/link")).expect("symlink");
-    let read = e.run(
+    let read = e.output(
         &["--rm", "-v", "seeded:/seed"],
         &[
             "sh",
@@ -479,12 +471,12 @@ fn first_use_copies_the_rootfs_content_once() {
         "from-image\n"
     );
     // Emptied by a container, the volume stays empty: only the first use copies.
-    e.run(
+    e.output(
         &["--rm", "-v", "seeded:/seed"],
         &["sh", "-c", "rm -rf /seed/*"],
     )
     .assert_success();
-    let after = e.run(&["--rm", "-v", "seeded:/seed"], &["ls", "-A", "/seed"]);
+    let after = e.output(&["--rm", "-v", "seeded:/seed"], &["ls", "-A", "/seed"]);
     after.assert_success();
     assert_eq!(after.stdout_trimmed(), "", "{after}");
     assert!(
@@ -492,9 +484,9 @@ fn first_use_copies_the_rootfs_content_once() {
         "the rootfs is untouched"
     );
 
-    let anonymous = e.run(&["--rm", "-v", "/seed"], &["cat", "/seed/file"]);
+    let anonymous = e.output(&["--rm", "-v", "/seed"], &["cat", "/seed/file"]);
     assert_eq!(anonymous.stdout_trimmed(), "from-image", "{anonymous}");
-    let nocopy = e.run(&["--rm", "-v", "bare:/seed:nocopy"], &["ls", "-A", "/seed"]);
+    let nocopy = e.output(&["--rm", "-v", "bare:/seed:nocopy"], &["ls", "-A", "/seed"]);
     nocopy.assert_success();
     assert_eq!(nocopy.stdout_trimmed(), "", "{nocopy}");
 }
@@ -506,7 +498,7 @@ fn volumes_holding_files_of_other_container_users_can_be_removed() {
     // cannot delete its files from outside, only as the container's root.
     let script = "mkdir -p /d/x/y && touch /d/x/y/f && chown -R 1000:1000 /d/x && chmod 755 /d/x \
                   && cp -a /d/x /e/x";
-    e.run(
+    e.output(
         &["--name", "a", "-v", "owned:/d", "-v", "/e"],
         &["sh", "-c", script],
     )
@@ -528,7 +520,7 @@ fn volumes_holding_files_of_other_container_users_can_be_removed() {
 #[test]
 fn rm_v_and_rm_remove_anonymous_volumes_only() {
     let e = Engine::new("vol-rmv");
-    e.run(
+    e.output(
         &["--name", "a", "-v", "/anon", "-v", "keep:/keep"],
         &["true"],
     )
@@ -537,7 +529,7 @@ fn rm_v_and_rm_remove_anonymous_volumes_only() {
     e.burrow(["rm", "-v", "a"]).run().assert_success();
     assert_eq!(e.volume_names(), ["keep"]);
 
-    e.run(&["--name", "b", "-v", "/anon"], &["true"])
+    e.output(&["--name", "b", "-v", "/anon"], &["true"])
         .assert_success();
     e.burrow(["rm", "b"]).run().assert_success();
     assert_eq!(
@@ -548,7 +540,8 @@ fn rm_v_and_rm_remove_anonymous_volumes_only() {
     e.burrow(["volume", "prune", "-f"]).run().assert_success();
     assert_eq!(e.volume_names(), ["keep"]);
 
-    e.run(&["--rm", "-v", "/anon"], &["true"]).assert_success();
+    e.output(&["--rm", "-v", "/anon"], &["true"])
+        .assert_success();
     assert_eq!(
         e.volume_names(),
         ["keep"],

@@ -5,7 +5,9 @@
 //! dot-named temp directory and renames it into place without replacing
 //! (RENAME_NOREPLACE), so two concurrent creates of one name both succeed
 //! with the same volume. Removal renames it to a dot-named directory first,
-//! so a half-deleted volume is never listed. Listings skip dot entries.
+//! so a half-deleted volume is never listed (and deletes it through the
+//! user namespace when the container's other users own files in it, see
+//! `crate::userns`). Listings skip dot entries.
 //! Whether a volume is in use is read from the container records; `rm` and
 //! `prune` hold the store lock, as `create` of a container does, so a
 //! container cannot start using a volume while it is being removed.
@@ -13,7 +15,6 @@
 //! ([`populate_from`], see `populate.rs`).
 
 mod populate;
-mod remove;
 mod size;
 
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ use crate::store::Store;
 pub use populate::{populate_container_volumes, populate_from};
 pub use size::human_size;
 
-use remove::remove_tree;
+use crate::userns::remove_tree;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
