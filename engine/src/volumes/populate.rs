@@ -219,6 +219,10 @@ mod tests {
         std::fs::set_permissions(s.join("sub/file"), std::fs::Permissions::from_mode(0o640))
             .unwrap();
         std::os::unix::fs::symlink("/etc/passwd", s.join("link")).unwrap();
+        let as_root = nix::unistd::geteuid().is_root();
+        if as_root {
+            std::os::unix::fs::lchown(s.join("sub/file"), Some(1234), Some(4321)).unwrap();
+        }
         let old = TimeSpec::new(1_000_000, 0);
         utimensat(
             None,
@@ -242,6 +246,9 @@ mod tests {
         let meta = std::fs::metadata(&copied).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o640);
         assert_eq!(meta.mtime(), 1_000_000);
+        if as_root {
+            assert_eq!((meta.uid(), meta.gid()), (1234, 4321), "owners are kept");
+        }
         assert_eq!(
             std::fs::read_link(volume.mountpoint.join("link")).unwrap(),
             Path::new("/etc/passwd")

@@ -117,3 +117,42 @@ impl Filter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(name: &str, labels: &[(&str, &str)]) -> VolumeRecord {
+        VolumeRecord {
+            name: name.into(),
+            driver: "local".into(),
+            mountpoint: format!("/v/{name}/_data").into(),
+            created_at: String::new(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            options: BTreeMap::new(),
+            scope: "local".into(),
+            anonymous: false,
+            populated: false,
+        }
+    }
+
+    #[test]
+    fn filters_match_like_dockers() {
+        let all = ["name", "label", "label!", "dangling"];
+        let db = volume("dbdata", &[("tier", "db")]);
+        let filter = |text: &str| Filter::parse(text, &all).unwrap();
+        assert!(filter("name=bda").matches(&db, false));
+        assert!(filter("label=tier").matches(&db, false));
+        assert!(filter("label=tier=db").matches(&db, false));
+        assert!(!filter("label=tier=web").matches(&db, false));
+        assert!(filter("label!=tier=web").matches(&db, false));
+        assert!(filter("dangling=true").matches(&db, false));
+        assert!(!filter("dangling=true").matches(&db, true));
+        assert!(filter("dangling=0").matches(&db, true));
+        assert!(Filter::parse("dangling=maybe", &all).is_err());
+        assert!(Filter::parse("color=red", &all).is_err());
+    }
+}
