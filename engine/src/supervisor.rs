@@ -73,7 +73,10 @@ fn run(
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        Some(rootfs::mount(&dir, &record.config.layers)?)
+        let mounted = rootfs::mount(&dir, &record.config.layers)?;
+        // Volumes get what the image has at their path on first use.
+        crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
+        Some(mounted)
     };
     let ports = if network::is_served(&record.config) {
         Some(network::bind_ports(&record.config)?)
@@ -159,6 +162,7 @@ fn run(
     }
     if record.config.auto_remove {
         let _ = store.remove_record(id);
+        let _ = crate::container::remove_anonymous_volumes(store, &record);
         attach.finish(code);
         return Ok(code);
     }

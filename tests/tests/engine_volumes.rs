@@ -539,7 +539,6 @@ fn rm_v_and_rm_remove_anonymous_volumes_only() {
 }
 
 #[test]
-#[ignore = "the supervisor removes --rm containers: it must call container::remove_anonymous_volumes"]
 fn run_rm_removes_its_anonymous_volumes() {
     let e = Engine::new("vol-rm-flag");
     e.output(&["--rm", "-v", "/anon", "-v", "keep:/keep"], &["true"])

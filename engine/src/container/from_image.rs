@@ -49,6 +49,20 @@ pub fn apply(
     let mut labels = defaults.labels.clone();
     labels.append(&mut config.labels);
     config.labels = labels;
+    // The image's VOLUME declarations become anonymous volumes, unless
+    // something is mounted there already.
+    for path in &defaults.volumes {
+        let path = path.trim_end_matches('/');
+        if !config
+            .mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == path)
+        {
+            let volume = crate::mounts::parse_volume_flag(path)
+                .map_err(|e| EngineError::Other(format!("image VOLUME {path:?}: {e}")))?;
+            config.mounts.push(volume);
+        }
+    }
     config.image_id = image.id.clone();
     config.layers = image.layers.clone();
     Ok(())
