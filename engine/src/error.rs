@@ -25,6 +25,21 @@ pub enum EngineError {
     StartFailed { message: String, exit_code: i32 },
     #[error(transparent)]
     Runtime(#[from] burrow_runtime::RuntimeError),
+    /// Docker's wording, so scripts that grep for it keep working.
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error(transparent)]
+    Image(Box<burrow_image::Error>),
+    #[error("conflict: unable to {action} {image} ({reason})")]
+    ImageConflict {
+        action: &'static str,
+        image: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
+    #[error(transparent)]
+    Mount(#[from] crate::mounts::MountError),
     #[error("{0}")]
     Other(String),
 }
@@ -42,6 +57,45 @@ impl EngineError {
         }
     }
 }
+
+impl From<burrow_image::Error> for EngineError {
+    /// A missing image becomes [`EngineError::NoSuchImage`], whichever layer noticed.
+    fn from(error: burrow_image::Error) -> EngineError {
+        use burrow_image::archive::ArchiveError;
+        use burrow_image::registry::RegistryError;
+        use burrow_image::store::StoreError;
+        let missing = match &error {
+            burrow_image::Error::Store(StoreError::NoSuchImage(name))
+            | burrow_image::Error::Archive(ArchiveError::Store(StoreError::NoSuchImage(name)))
+            | burrow_image::Error::Registry(RegistryError::Store(StoreError::NoSuchImage(name))) => {
+                Some(name.clone())
+            }
+            _ => None,
+        };
+        match missing {
+            Some(name) => EngineError::NoSuchImage(name),
+            None => EngineError::Image(Box::new(error)),
+        }
+    }
+}
+
+macro_rules! from_image_error {
+    ($($module:ident::$error:ident),*) => {$(
+        impl From<burrow_image::$module::$error> for EngineError {
+            fn from(error: burrow_image::$module::$error) -> EngineError {
+                burrow_image::Error::from(error).into()
+            }
+        }
+    )*};
+}
+
+from_image_error!(
+    store::StoreError,
+    archive::ArchiveError,
+    registry::RegistryError,
+    reference::ReferenceError,
+    manifest::ManifestError
+);
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 

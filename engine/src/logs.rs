@@ -3,7 +3,7 @@
 //! supervisor appends whole lines (a partial line is held until its newline
 //! or the stream's end); readers filter by tail and time and may follow.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -53,16 +53,27 @@ impl LogWriter {
         }
     }
 
-    /// Copies `source` into the log as `stream`, line by line, until EOF.
-    pub fn pump(&self, stream: &str, source: impl Read) {
-        let mut reader = BufReader::with_capacity(64 * 1024, source);
-        let mut line = Vec::new();
+    /// Copies `source` into the log as `stream`, line by line, until EOF;
+    /// `tee` gets every chunk as soon as it is read (attached clients).
+    pub fn pump(&self, stream: &str, mut source: impl Read, mut tee: impl FnMut(&[u8])) {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut partial: Vec<u8> = Vec::new();
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => self.write_line(stream, &line),
+            let n = match source.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            tee(&chunk[..n]);
+            partial.extend_from_slice(&chunk[..n]);
+            let mut start = 0;
+            while let Some(newline) = partial[start..].iter().position(|&b| b == b'\n') {
+                self.write_line(stream, &partial[start..start + newline + 1]);
+                start += newline + 1;
             }
+            partial.drain(..start);
+        }
+        if !partial.is_empty() {
+            self.write_line(stream, &partial);
         }
     }
 }
@@ -145,8 +156,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let writer = LogWriter::create(&path).unwrap();
-        writer.pump("stdout", &b"one\ntwo\nthree"[..]);
-        writer.pump("stderr", &b"oops\n"[..]);
+        writer.pump("stdout", &b"one\ntwo\nthree"[..], |_| {});
+        writer.pump("stderr", &b"oops\n"[..], |_| {});
         let (all, end) = read_entries(&path, &LogFilter::default()).unwrap();
         let logs: Vec<(&str, &str)> = all
             .iter()
@@ -171,7 +182,7 @@ mod tests {
         .unwrap()
         .0;
         assert_eq!(tail[0].log, "oops\n");
-        writer.pump("stdout", &b"later\n"[..]);
+        writer.pump("stdout", &b"later\n"[..], |_| {});
         let (more, _) = read_from(&path, end).unwrap();
         assert_eq!(more.len(), 1);
         assert_eq!(more[0].log, "later\n");

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, IoContext, Result};
+use crate::mounts::MountSpec;
 use crate::store::Store;
 
 /// What `run`/`create` asked for.
@@ -23,12 +24,24 @@ pub struct RunConfig {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub tty: bool,
+    /// Keep stdin open for attached clients (`-i`).
+    #[serde(default)]
+    pub interactive: bool,
     pub auto_remove: bool,
     pub read_only: bool,
     pub init: bool,
     pub labels: BTreeMap<String, String>,
-    /// `HOST:CONTAINER[:ro]` bind mounts.
+    /// The `-v` arguments as given (Docker's `HostConfig.Binds`); what is
+    /// mounted is `mounts`.
+    #[serde(default)]
     pub binds: Vec<String>,
+    /// Bind, volume and tmpfs mounts (from `-v`, `--mount`, `--tmpfs` and
+    /// `--volumes-from`), resolved by `create`.
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+    /// `--volumes-from CONTAINER[:ro|rw]`, expanded into `mounts` by `create`.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
     /// `none` (loopback only) or `host`.
     pub network: String,
     pub stop_signal: Option<String>,
@@ -236,5 +249,22 @@ impl Store {
             Err(e) => return Err(e).context(|| format!("cannot remove {}", dir.display())),
         }
         crate::userns::remove_tree(&trash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_mounts_existed_still_load() {
+        let old = r#"{"image":"/r","rootfs":"/r","args":["true"],"env":[],"workdir":null,
+            "user":null,"hostname":null,"tty":false,"auto_remove":false,"read_only":false,
+            "init":false,"labels":{},"binds":["/tmp:/tmp"],"network":"host",
+            "stop_signal":null,"stop_timeout":null,"cap_add":[],"cap_drop":[]}"#;
+        let config: RunConfig = serde_json::from_str(old).unwrap();
+        assert!(config.mounts.is_empty());
+        assert!(config.volumes_from.is_empty());
+        assert_eq!(config.binds, ["/tmp:/tmp"]);
     }
 }

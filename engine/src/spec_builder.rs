@@ -2,7 +2,8 @@
 //! the rootless defaults (user namespace — the caller as root plus its
 //! subordinate range when `newuidmap` can map it —, pid/ipc/uts/mount/cgroup
 //! namespaces, proc/dev/sys mounts), Docker's default capability set, the
-//! process, hostname, bind mounts and the network mode.
+//! process, hostname, the user's mounts (binds, volumes, tmpfs) and the
+//! network mode.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use burrow_runtime::spec::oci::{
 };
 
 use crate::error::{EngineError, Result};
+use crate::mounts::{tmpfs_mount_options, MountKind, MountSpec};
 use crate::record::RunConfig;
 
 /// Docker's default capabilities for a container.
@@ -47,9 +49,17 @@ pub fn build(config: &RunConfig, id: &str) -> Result<Spec> {
     leave_user_namespace_to_the_supervisor(&mut spec);
     set_network(&mut spec, &config.network)?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    for bind in &config.binds {
-        mounts.push(bind_mount(bind)?);
-    }
+    // A user mount replaces a default one at the same place (e.g. /dev/shm).
+    mounts.retain(|m| {
+        !config
+            .mounts
+            .iter()
+            .any(|u| Path::new(&u.target) == m.destination())
+    });
+    // Parents before children, whatever the order on the command line.
+    let mut user_mounts: Vec<&MountSpec> = config.mounts.iter().collect();
+    user_mounts.sort_by_key(|m| Path::new(&m.target).components().count());
+    mounts.extend(user_mounts.into_iter().map(oci_mount));
     spec.set_mounts(Some(mounts));
     Ok(spec)
 }
@@ -223,44 +233,29 @@ fn own_sysfs(spec: &mut Spec) {
     spec.set_mounts(Some(mounts));
 }
 
-/// `HOST:CONTAINER[:ro|rw]` → an rbind mount.
-fn bind_mount(spec: &str) -> Result<Mount> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (host, inside, mode) = match parts.as_slice() {
-        [h, c] => (*h, *c, "rw"),
-        [h, c, m] => (*h, *c, *m),
-        _ => {
-            return Err(EngineError::Other(format!(
-                "invalid volume {spec:?}: use HOST:CONTAINER[:ro]"
-            )))
-        }
-    };
-    if !Path::new(host).is_absolute() || !Path::new(inside).is_absolute() {
-        return Err(EngineError::Other(format!(
-            "invalid volume {spec:?}: named volumes are not available yet; both paths must be absolute"
-        )));
-    }
-    if !Path::new(host).exists() {
-        return Err(EngineError::Other(format!(
-            "bind source {host} does not exist"
-        )));
-    }
-    let mut options = vec!["rbind".to_string(), "rprivate".to_string()];
-    match mode {
-        "ro" => options.push("ro".into()),
-        "rw" => {}
-        other => {
-            return Err(EngineError::Other(format!(
-                "invalid volume mode {other:?} in {spec:?}"
-            )))
-        }
-    }
+/// A bind or volume is an rbind of its host directory (rprivate unless
+/// asked otherwise); a tmpfs gets Docker's nosuid, nodev, noexec defaults.
+fn oci_mount(user: &MountSpec) -> Mount {
     let mut mount = Mount::default();
-    mount.set_destination(inside.into());
-    mount.set_typ(Some("bind".into()));
-    mount.set_source(Some(host.into()));
-    mount.set_options(Some(options));
-    Ok(mount)
+    mount.set_destination(user.target.clone().into());
+    match user.kind {
+        MountKind::Bind | MountKind::Volume => {
+            let propagation = user.propagation.as_deref().unwrap_or("rprivate");
+            let mut options = vec!["rbind".to_string(), propagation.to_string()];
+            if user.readonly {
+                options.push("ro".into());
+            }
+            mount.set_typ(Some("bind".into()));
+            mount.set_source(Some(user.host_source.clone()));
+            mount.set_options(Some(options));
+        }
+        MountKind::Tmpfs => {
+            mount.set_typ(Some("tmpfs".into()));
+            mount.set_source(Some("tmpfs".into()));
+            mount.set_options(Some(tmpfs_mount_options(user)));
+        }
+    }
+    mount
 }
 
 #[cfg(test)]
@@ -291,9 +286,50 @@ mod tests {
     }
 
     #[test]
-    fn binds_are_checked() {
-        assert!(bind_mount("/tmp:/data:ro").is_ok());
-        assert!(bind_mount("vol:/data").is_err());
-        assert!(bind_mount("/tmp:/data:zz").is_err());
+    fn user_mounts_become_spec_mounts_parents_first() {
+        use crate::mounts::{parse_mount_flag, parse_tmpfs_flag, parse_volume_flag};
+        let mut volume = parse_volume_flag("data:/srv/data:ro").unwrap();
+        volume.host_source = "/store/volumes/data/_data".into();
+        let mut bind = parse_volume_flag("/tmp:/srv").unwrap();
+        bind.host_source = "/tmp".into();
+        let shm = parse_tmpfs_flag("/dev/shm:size=1m").unwrap();
+        let tmpfs = parse_mount_flag("type=tmpfs,target=/scratch,tmpfs-mode=1777").unwrap();
+        let config = RunConfig {
+            rootfs: "/rootfs".into(),
+            args: vec!["true".into()],
+            mounts: vec![volume, bind, shm, tmpfs],
+            ..Default::default()
+        };
+        let spec = build(&config, &"0".repeat(64)).unwrap();
+        let mounts = spec.mounts().clone().unwrap();
+        let at = |dest: &str| {
+            mounts
+                .iter()
+                .position(|m| m.destination() == Path::new(dest))
+                .unwrap()
+        };
+        assert!(at("/srv") < at("/srv/data"));
+        let data = &mounts[at("/srv/data")];
+        assert_eq!(
+            data.source().as_deref(),
+            Some(Path::new("/store/volumes/data/_data"))
+        );
+        assert_eq!(data.options().clone().unwrap(), ["rbind", "rprivate", "ro"]);
+        let shm: Vec<_> = mounts
+            .iter()
+            .filter(|m| m.destination() == Path::new("/dev/shm"))
+            .collect();
+        assert_eq!(shm.len(), 1, "the user's /dev/shm replaces the default");
+        assert!(shm[0]
+            .options()
+            .clone()
+            .unwrap()
+            .contains(&"size=1048576".to_string()));
+        let scratch = &mounts[at("/scratch")];
+        assert_eq!(scratch.typ().as_deref(), Some("tmpfs"));
+        assert_eq!(
+            scratch.options().clone().unwrap(),
+            ["noexec", "nosuid", "nodev", "mode=1777"]
+        );
     }
 }

@@ -15,28 +15,36 @@
 //! container itself.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::FromRawFd;
+use std::sync::Arc;
+use std::time::Duration;
 
 use burrow_runtime::container::{create, delete, wait_exit_code, CreateOptions};
 use burrow_runtime::StartTrigger;
 
-use crate::error::{EngineError, IoContext, Result};
+use crate::attach::{self, server::AttachServer};
+use crate::error::{EngineError, Result};
 use crate::logs::{log_path, LogWriter};
 use crate::record::ContainerStatus;
 use crate::store::Store;
+use stdio::Stdio;
 
 mod network;
 mod rootfs;
+mod stdio;
 
 /// The descriptor on which the supervisor reports readiness.
 pub const READY_FD: i32 = 3;
 
-/// Runs container `id` to completion; returns its exit code.
-pub fn supervise(store: &Store, id: &str) -> Result<i32> {
+/// Runs container `id` to completion; returns its exit code. With
+/// `wait_for_attach` (a foreground `run`, `start -a`), the program starts
+/// once a client has attached (after "attach" on the readiness pipe), so it
+/// sees none of its output lost and its terminal already sized.
+pub fn supervise(store: &Store, id: &str, wait_for_attach: bool) -> Result<i32> {
     // SAFETY: fd 3 was set up by `start` as the write end of the readiness
     // pipe; we own it from here on (if it is absent, writes just fail).
     let mut ready = Some(unsafe { std::fs::File::from_raw_fd(READY_FD) });
-    match run(store, id, &mut ready) {
+    match run(store, id, wait_for_attach, &mut ready) {
         Ok(code) => Ok(code),
         Err(e) => {
             let Some(ready) = ready else {
@@ -53,14 +61,22 @@ pub fn supervise(store: &Store, id: &str) -> Result<i32> {
 }
 
 /// `ready` is closed once "ok" is written: the CLI waits for its EOF.
-fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32> {
+fn run(
+    store: &Store,
+    id: &str,
+    wait_for_attach: bool,
+    ready: &mut Option<std::fs::File>,
+) -> Result<i32> {
     let mut record = store.load(id)?;
     enter_namespaces()?;
     let dir = store.container_dir(id);
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        Some(rootfs::mount(&dir, &record.config.layers)?)
+        let mounted = rootfs::mount(&dir, &record.config.layers)?;
+        // Volumes get what the image has at their path on first use.
+        crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
+        Some(mounted)
     };
     let ports = if network::is_served(&record.config) {
         Some(network::bind_ports(&record.config)?)
@@ -73,21 +89,21 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
         .map(|p| p.mapping().to_string())
         .collect();
     let logs = LogWriter::create(&log_path(&dir))?;
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let null = std::fs::File::open("/dev/null").context(|| "cannot open /dev/null".into())?;
+    let attach = Arc::new(AttachServer::listen(&attach::socket_path(store, id))?);
+    let console_path = attach::socket_path(store, id).with_extension("console");
+    let stdio = Stdio::prepare(&record.config, &console_path)?;
     let runtime_root = store.runtime_root();
     let bundle = dir.join("bundle");
     let options = CreateOptions {
         root: &runtime_root,
         id,
         bundle: &bundle,
-        console_socket: None,
+        console_socket: stdio.console_socket(),
         pid_file: None,
         preserve_fds: 0,
         no_pivot: false,
         with_init: record.config.init,
-        stdio: Some([null.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()]),
+        stdio: Some(stdio.fds()),
         die_with_parent: true,
         trigger: StartTrigger::Channel,
     };
@@ -97,7 +113,6 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
         network::join_in_bundle(&bundle, &netns)?;
     }
     let mut container = create(&options)?;
-    drop((out_w, err_w, null));
     let network = match ports.map(|ports| network::attach(&netns, container.state.pid, ports)) {
         Some(Ok(network)) => Some(network),
         Some(Err(e)) => {
@@ -106,10 +121,19 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
         }
         None => None,
     };
-    let pumps = [("stdout", out_r), ("stderr", err_r)].map(|(stream, fd)| {
-        let logs = logs.clone();
-        std::thread::spawn(move || logs.pump(stream, std::fs::File::from(fd)))
-    });
+    let pumps = match stdio.connect(&attach, &logs) {
+        Ok(pumps) => pumps,
+        Err(e) => {
+            let _ = delete(&runtime_root, id, true);
+            return Err(e);
+        }
+    };
+    if wait_for_attach {
+        if let Some(ready) = ready.as_mut() {
+            let _ = writeln!(ready, "attach");
+        }
+        attach.wait_for_client(Duration::from_secs(30));
+    }
     container.start_now()?;
     record.status = ContainerStatus::Running;
     record.pid = container.state.pid;
@@ -138,13 +162,16 @@ fn run(store: &Store, id: &str, ready: &mut Option<std::fs::File>) -> Result<i32
     }
     if record.config.auto_remove {
         let _ = store.remove_record(id);
+        let _ = crate::container::remove_anonymous_volumes(store, &record);
+        attach.finish(code);
         return Ok(code);
     }
     record.status = ContainerStatus::Exited;
     record.exit_code = Some(code);
     record.finished_at = Some(burrow_runtime::state::rfc3339_now());
-    store.save(&record)?;
-    Ok(code)
+    let saved = store.save(&record);
+    attach.finish(code);
+    saved.map(|()| code)
 }
 
 /// The supervisor's own user namespace and a private mount namespace in it
@@ -161,9 +188,4 @@ fn enter_namespaces() -> Result<()> {
         None::<&str>,
     )
     .map_err(|e| EngineError::Other(format!("cannot make / a slave mount: {e}")))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| EngineError::Other(format!("cannot create a pipe: {e}")))
 }

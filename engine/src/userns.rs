@@ -144,22 +144,25 @@ fn become_root() -> Result<()> {
 }
 
 /// Runs `work` in a child process inside a new user namespace with `maps`
-/// and returns its outcome; an `Err` string becomes the error.
+/// and returns what it returned; an `Err` string becomes the error.
 ///
 /// The child is forked: `work` must not need locks that another thread of
 /// the caller may hold at that moment.
 pub fn run_inside(
     maps: &IdMaps,
-    work: impl FnOnce() -> std::result::Result<(), String>,
-) -> Result<()> {
+    work: impl FnOnce() -> std::result::Result<String, String>,
+) -> Result<String> {
     run_forked(|| enter(maps).map_err(|e| e.to_string()), work)
 }
 
 /// Runs `work` in a child process that joins the user namespace of process
-/// `pid` (one the user owns: a container's). There it has every capability
-/// over the container's files and processes, which a namespace of its own
-/// would not give it over another namespace's.
-pub fn run_joined(pid: i32, work: impl FnOnce() -> std::result::Result<(), String>) -> Result<()> {
+/// `pid` (one the user owns: a container's) and returns what it returned.
+/// There it has every capability over the container's files and processes,
+/// which a namespace of its own would not give it over another namespace's.
+pub fn run_joined(
+    pid: i32,
+    work: impl FnOnce() -> std::result::Result<String, String>,
+) -> Result<String> {
     let join = move || {
         let path = format!("/proc/{pid}/ns/user");
         let ns = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
@@ -172,8 +175,8 @@ pub fn run_joined(pid: i32, work: impl FnOnce() -> std::result::Result<(), Strin
 /// Forks; the child runs `setup` then `work` and reports the outcome.
 fn run_forked(
     setup: impl FnOnce() -> std::result::Result<(), String>,
-    work: impl FnOnce() -> std::result::Result<(), String>,
-) -> Result<()> {
+    work: impl FnOnce() -> std::result::Result<String, String>,
+) -> Result<String> {
     let (report_read, report_write) = pipe()?;
     // SAFETY: see `run_inside`; the child ends with _exit.
     match unsafe { nix::unistd::fork() }.map_err(|e| other(format!("cannot fork: {e}")))? {
@@ -181,8 +184,8 @@ fn run_forked(
             drop(report_read);
             let outcome = setup().and_then(|()| work());
             let report = match outcome {
-                Ok(()) => "ok".to_string(),
-                Err(e) => e,
+                Ok(value) => format!("ok {value}"),
+                Err(e) => format!("error {e}"),
             };
             let _ = std::fs::File::from(report_write).write_all(report.as_bytes());
             // SAFETY: leaving the forked child without the parent's exit handlers.
@@ -193,16 +196,27 @@ fn run_forked(
             let mut report = String::new();
             let _ = std::fs::File::from(report_read).read_to_string(&mut report);
             let status = waitpid(child, None);
-            match (report.as_str(), status) {
-                ("ok", _) => Ok(()),
-                ("", Ok(WaitStatus::Signaled(_, signal, _))) => Err(other(format!(
-                    "the user-namespace helper process was killed by {signal}"
-                ))),
-                ("", _) => Err(other("the user-namespace helper process died".into())),
-                (message, _) => Err(other(message.to_string())),
+            if let Some(value) = report.strip_prefix("ok ") {
+                return Ok(value.to_string());
             }
+            if let Some(message) = report.strip_prefix("error ") {
+                return Err(other(message.to_string()));
+            }
+            Err(other(match status {
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    format!("the user-namespace helper process was killed by {signal}")
+                }
+                _ => "the user-namespace helper process died".into(),
+            }))
         }
     }
+}
+
+/// [`run_inside`] with the invoking user's maps.
+pub fn run_as_container_root(
+    work: impl FnOnce() -> std::result::Result<String, String>,
+) -> Result<String> {
+    run_inside(&IdMaps::for_current_user(), work)
 }
 
 /// Removes the tree at `path`, from inside the user namespace when files of
@@ -216,14 +230,12 @@ pub fn remove_tree(path: &std::path::Path) -> Result<()> {
         }
         Err(_) => {}
     }
-    run_inside(
-        &IdMaps::for_current_user(),
-        || match std::fs::remove_dir_all(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
-        },
-    )
+    run_as_container_root(|| match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(String::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    })
+    .map(drop)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

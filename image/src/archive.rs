@@ -602,6 +602,18 @@ pub fn import(
     name: Option<&Reference>,
     unpacker: &dyn LayerUnpacker,
 ) -> Result<ImageRecord, ArchiveError> {
+    import_with_config(store, tarball, name, serde_json::json!({}), unpacker)
+}
+
+/// [`import`] with the image config's `config` object (Cmd, Env, …) given, as
+/// `docker import --change` sets it.
+pub fn import_with_config(
+    store: &Store,
+    tarball: impl Read,
+    name: Option<&Reference>,
+    run_config: serde_json::Value,
+    unpacker: &dyn LayerUnpacker,
+) -> Result<ImageRecord, ArchiveError> {
     let _lock = store.lock_shared()?;
     let staged = store.temp_file()?;
     let mut writer = HashingWriter::new(BufWriter::new(staged.as_file()), Algorithm::Sha256);
@@ -621,7 +633,7 @@ pub fn import(
         "created": created,
         "architecture": platform.architecture,
         "os": platform.os,
-        "config": {},
+        "config": run_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
         "history": [{"created": created, "created_by": "burrow import", "comment": "Imported from tarball"}],
     }))

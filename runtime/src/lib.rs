@@ -20,7 +20,7 @@ pub mod state;
 mod sync;
 mod sys;
 mod tty;
-mod tty_proxy;
+pub mod tty_proxy;
 
 pub use container::RunOptions;
 pub use error::{Result, RuntimeError};

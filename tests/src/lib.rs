@@ -15,6 +15,7 @@
 //! - `BURROW_TEST_RUNTIME=runc`: run the scenarios against runc, the oracle, to check that
 //!   a test's expectations are right (burrow-only tests say so and return).
 //! - `BURROW_TEST_KEEP=1`: keep sandboxes on disk for debugging (their path is printed).
+//! - `BURROW_TEST_BUSYBOX`: the static busybox for bundles and image tarballs.
 //! - `BURROW_TEST_TMPDIR`: where sandboxes are created (default: the system temp dir).
 
 pub mod binary;
@@ -23,6 +24,7 @@ pub mod command;
 pub mod console;
 pub mod engine;
 pub mod fsutil;
+pub mod images;
 pub mod names;
 pub mod podman;
 pub mod procfs;

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use burrow_engine::RunConfig;
+use burrow_engine::container::from_image;
+use burrow_engine::images::{self, ImageRootfs};
+use burrow_engine::mounts::{self, MountSpec};
+use burrow_engine::{EngineError, RunConfig};
 
 #[derive(clap::Args)]
 pub struct ContainerArgs {
@@ -25,10 +28,10 @@ pub struct ContainerArgs {
     /// Container host name.
     #[arg(long, short = 'h')]
     pub hostname: Option<String>,
-    /// Allocate a pseudo-TTY (not yet available with the supervisor).
+    /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
-    /// Keep stdin open (not yet available with the supervisor).
+    /// Keep stdin open.
     #[arg(short, long)]
     pub interactive: bool,
     /// Remove the container when it exits.
@@ -43,9 +46,19 @@ pub struct ContainerArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(short, long)]
     pub label: Vec<String>,
-    /// Bind mount HOST:CONTAINER[:ro].
+    /// Mount a volume: NAME:PATH (named), PATH (anonymous) or /HOST:PATH (bind),
+    /// then optionally :ro, :rw, :nocopy.
     #[arg(short, long)]
     pub volume: Vec<String>,
+    /// Attach a mount: type=bind|volume|tmpfs,source=…,target=…[,readonly][,…].
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: PATH[:size=64m,mode=1777,…].
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the volumes and binds of another container: CONTAINER[:ro|rw].
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// Network: bridge (a network of its own, the default), host or none.
     #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
@@ -76,6 +89,12 @@ pub struct ContainerArgs {
     /// Print help (-h is --hostname, as in Docker).
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Overwrite the image's entrypoint ("" clears it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Pull the image: always, missing (when not here) or never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// The first argument is a root filesystem directory, not an image.
     #[arg(long)]
     pub rootfs: bool,
@@ -85,24 +104,42 @@ pub struct ContainerArgs {
 }
 
 impl ContainerArgs {
-    pub fn to_config(&self, detach: bool) -> Result<RunConfig> {
-        if self.tty || self.interactive {
-            bail!("-t/-i are not available yet with supervised containers (use `burrow oci run` for a terminal)");
-        }
-        let restart = burrow_engine::RestartPolicy::parse(&self.restart)?;
-        if self.rm && restart != burrow_engine::RestartPolicy::No {
-            bail!("conflicting options: --restart and --rm");
-        }
+    pub fn to_config(&self, store: &burrow_engine::Store) -> Result<RunConfig> {
         let (image, command) = self
             .image_and_command
             .split_first()
             .context("an image (or --rootfs DIR) is required")?;
-        if !self.rootfs {
-            bail!("images are not available yet: pass a root filesystem with --rootfs DIR");
+        let mut config = self.flags_config()?;
+        config.image = image.clone();
+        let roots = if self.rootfs {
+            let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
+            config.args = self
+                .entrypoint
+                .iter()
+                .cloned()
+                .chain(command.iter().cloned())
+                .collect();
+            if config.args.is_empty() {
+                bail!("no command given (with --rootfs there is no image default)");
+            }
+            config.rootfs = rootfs.clone();
+            vec![rootfs]
+        } else {
+            let resolved = resolve_or_pull(store, image, &self.pull)?;
+            from_image::apply(&mut config, &resolved, self.entrypoint.as_deref(), command)?;
+            resolved.layers
+        };
+        if let Some(user) = &config.user {
+            config.user = Some(from_image::numeric_user(user, &roots)?);
         }
-        let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
-        if command.is_empty() {
-            bail!("no command given (with --rootfs there is no image default)");
+        Ok(config)
+    }
+
+    /// Everything the flags say, before the image adds its defaults.
+    fn flags_config(&self) -> Result<RunConfig> {
+        let restart = burrow_engine::RestartPolicy::parse(&self.restart)?;
+        if self.rm && restart != burrow_engine::RestartPolicy::No {
+            bail!("conflicting options: --restart and --rm");
         }
         let mut env = Vec::new();
         for file in &self.env_file {
@@ -121,20 +158,21 @@ impl ContainerArgs {
             let (k, v) = label.split_once('=').unwrap_or((label, ""));
             labels.insert(k.to_string(), v.to_string());
         }
+        let mounts = self.mounts()?;
         Ok(RunConfig {
-            image: image.clone(),
-            rootfs,
-            args: command.to_vec(),
             env,
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             tty: self.tty,
-            auto_remove: self.rm && detach,
+            interactive: self.interactive,
+            auto_remove: self.rm,
             read_only: self.read_only,
             init: self.init,
             labels,
             binds: self.volume.clone(),
+            mounts,
+            volumes_from: self.volumes_from.clone(),
             network: self.network.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
@@ -146,6 +184,44 @@ impl ContainerArgs {
             restart,
             ..RunConfig::default()
         })
+    }
+}
+
+/// The image, pulled first when it is not here (`--pull missing`, Docker's
+/// default), every time (`always`) or never (`never`).
+fn resolve_or_pull(store: &burrow_engine::Store, image: &str, policy: &str) -> Result<ImageRootfs> {
+    let pull = |quietly: bool| -> Result<()> {
+        if !quietly {
+            eprintln!("Unable to find image '{image}' locally");
+        }
+        images::pull(store, image, &images::Quiet)?;
+        Ok(())
+    };
+    match policy {
+        "always" => pull(true)?,
+        "missing" | "never" => {}
+        other => bail!("invalid pull option {other:?}: use always, missing or never"),
+    }
+    match images::resolve_rootfs(store, image) {
+        Err(EngineError::NoSuchImage(_)) if policy == "missing" => {
+            pull(false)?;
+            Ok(images::resolve_rootfs(store, image)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+impl ContainerArgs {
+    /// `-v`, `--mount` and `--tmpfs`, in that order (`create` checks them
+    /// against the machine and attaches the volumes).
+    fn mounts(&self) -> Result<Vec<MountSpec>> {
+        let volumes = self.volume.iter().map(|v| mounts::parse_volume_flag(v));
+        let mount_flags = self.mount.iter().map(|m| mounts::parse_mount_flag(m));
+        let tmpfs = self.tmpfs.iter().map(|t| mounts::parse_tmpfs_flag(t));
+        Ok(volumes
+            .chain(mount_flags)
+            .chain(tmpfs)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 }
 

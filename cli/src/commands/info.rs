@@ -23,9 +23,10 @@ struct Check {
 pub fn run(root: Option<&Path>, args: Args) -> Result<i32> {
     let store = super::store(root)?;
     let checks = checks();
+    let images = burrow_engine::images::image_store_dir(&store);
     if args.format.as_deref() == Some("json") {
         let report = serde_json::json!({
-            "store": {"data": store.data, "run": store.run},
+            "store": {"data": store.data, "run": store.run, "images": images},
             "version": env!("CARGO_PKG_VERSION"),
             "checks": checks.iter().map(|c| serde_json::json!({
                 "name": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint,
@@ -37,6 +38,7 @@ pub fn run(root: Option<&Path>, args: Args) -> Result<i32> {
     println!("burrow version {}", env!("CARGO_PKG_VERSION"));
     println!("store:        {}", store.data.display());
     println!("runtime dir:  {}", store.run.display());
+    println!("image store:  {}", images.display());
     for c in &checks {
         let mark = if c.ok { "yes" } else { "no " };
         println!("{:<14}{mark}  {}", format!("{}:", c.name), c.detail);

@@ -1,7 +1,8 @@
-//! `burrow inspect`: Docker-shaped JSON for containers.
+//! `burrow inspect`: Docker-shaped JSON for containers (and for images, when no
+//! container has the name).
 
 use anyhow::Result;
-use burrow_engine::{ContainerRecord, ContainerStatus};
+use burrow_engine::{ContainerRecord, ContainerStatus, MountKind, MountSpec};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +20,16 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     for reference in &args.containers {
         match store.resolve(reference) {
             Ok(r) => out.push(docker_json(&r)),
+            // As Docker's: a name that is no container may be an image.
+            Err(burrow_engine::EngineError::NoSuchContainer(_)) => {
+                match burrow_engine::images::inspect(&store, reference) {
+                    Ok(image) => out.push(super::image::inspect::to_docker_json(&image)),
+                    Err(_) => {
+                        eprintln!("burrow: error: No such object: {reference}");
+                        failed = true;
+                    }
+                }
+            }
             Err(e) => {
                 eprintln!("burrow: error: {e}");
                 failed = true;
@@ -57,6 +68,30 @@ pub fn render_path(template: &str, value: &serde_json::Value) -> String {
     result
 }
 
+/// Docker's `Mounts` entry: volumes carry Name and Driver, binds their
+/// propagation.
+fn mount_json(m: &MountSpec) -> serde_json::Value {
+    let mut entry = serde_json::json!({
+        "Type": m.kind.as_str(),
+        "Source": m.host_source,
+        "Destination": m.target,
+        "Mode": m.mode,
+        "RW": !m.readonly,
+        "Propagation": match m.kind {
+            MountKind::Bind => m.propagation.as_deref().unwrap_or("rprivate"),
+            _ => "",
+        },
+    });
+    if m.kind == MountKind::Volume {
+        entry["Name"] = m.source.clone().into();
+        entry["Driver"] = "local".into();
+    }
+    if m.kind == MountKind::Tmpfs {
+        entry["Source"] = "".into();
+    }
+    entry
+}
+
 fn docker_json(r: &ContainerRecord) -> serde_json::Value {
     let (path, rest) = r
         .config
@@ -81,10 +116,12 @@ fn docker_json(r: &ContainerRecord) -> serde_json::Value {
         "Image": r.config.image,
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
+        "Mounts": r.config.mounts.iter().map(mount_json).collect::<Vec<_>>(),
         "HostConfig": {
             "AutoRemove": r.config.auto_remove,
             "ReadonlyRootfs": r.config.read_only,
             "Binds": r.config.binds,
+            "VolumesFrom": r.config.volumes_from,
             "NetworkMode": r.config.network,
             "CapAdd": r.config.cap_add,
             "CapDrop": r.config.cap_drop,

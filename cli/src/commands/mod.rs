@@ -1,5 +1,7 @@
 //! Top-level commands; one module per command.
 
+mod attach;
+mod attach_session;
 mod completion;
 mod container_args;
 mod cp;
@@ -7,6 +9,7 @@ mod create;
 mod diff;
 mod exec;
 mod export;
+pub mod image;
 mod info;
 mod inspect;
 mod kill;
@@ -32,6 +35,7 @@ mod time_format;
 mod top;
 mod unpause;
 mod version;
+mod volume;
 mod wait;
 
 use std::path::PathBuf;
@@ -70,8 +74,32 @@ enum Command {
     /// Manage containers (`burrow container ls`, `burrow container prune`, …).
     #[command(subcommand)]
     Container(ContainerGroup),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::Command),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
+    /// Manage images (ls, inspect, rm, tag, pull, push, load, save, import, prune, history).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// List images (`image ls`).
+    Images(image::list::Args),
+    /// Download an image from a registry (`image pull`).
+    Pull(image::pull::Args),
+    /// Upload an image to a registry (`image push`).
+    Push(image::push::Args),
+    /// Remove images (`image rm`).
+    Rmi(image::rm::Args),
+    /// Give an image another name (`image tag`).
+    Tag(image::tag::Args),
+    /// Load images from an archive (`image load`).
+    Load(image::load::Args),
+    /// Write images as an archive (`image save`).
+    Save(image::save::Args),
+    /// Make an image from a rootfs tarball (`image import`).
+    Import(image::import::Args),
+    /// Show the history of an image (`image history`).
+    History(image::history::Args),
     /// Print version information.
     Version(version::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -83,7 +111,12 @@ enum Command {
     NetHelper(net::NetHelperArgs),
     /// Internal: run one container's supervisor.
     #[command(hide = true)]
-    Supervise { id: String },
+    Supervise {
+        /// Start the program once a client has attached.
+        #[arg(long)]
+        wait_for_attach: bool,
+        id: String,
+    },
 }
 
 /// The verbs on containers, at the top level and under `burrow container`.
@@ -95,6 +128,8 @@ enum ContainerVerb {
     /// Create a container without starting it.
     #[command(disable_help_flag = true)]
     Create(create::Args),
+    /// Attach the terminal to a running container's stdio.
+    Attach(attach::Args),
     /// Start one or more created or stopped containers.
     Start(start::Args),
     /// Restart containers (stop, then start).
@@ -115,7 +150,7 @@ enum ContainerVerb {
     Exec(exec::Args),
     /// Show a container's output.
     Logs(logs::Args),
-    /// Show containers as JSON.
+    /// Show containers (or images) as JSON.
     Inspect(inspect::Args),
     /// List a container's published ports.
     Port(port::Args),
@@ -156,6 +191,16 @@ pub fn dispatch(cli: Cli) -> i32 {
             return oci::main(argv);
         }
         Command::NetHelper(args) => return net::main(args),
+        Command::Image(command) => return image::main(root, command),
+        Command::Images(a) => return image::main(root, image::ImageCommand::Ls(a)),
+        Command::Pull(a) => return image::main(root, image::ImageCommand::Pull(a)),
+        Command::Push(a) => return image::main(root, image::ImageCommand::Push(a)),
+        Command::Rmi(a) => return image::main(root, image::ImageCommand::Rm(a)),
+        Command::Tag(a) => return image::main(root, image::ImageCommand::Tag(a)),
+        Command::Load(a) => return image::main(root, image::ImageCommand::Load(a)),
+        Command::Save(a) => return image::main(root, image::ImageCommand::Save(a)),
+        Command::Import(a) => return image::main(root, image::ImageCommand::Import(a)),
+        Command::History(a) => return image::main(root, image::ImageCommand::History(a)),
         Command::Verb(verb) => dispatch_verb(root, verb),
         Command::Ps(a) => ps::run(root, a),
         Command::Container(ContainerGroup::Verb(verb)) => dispatch_verb(root, verb),
@@ -165,7 +210,11 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
         Command::Man(a) => man::run(a),
-        Command::Supervise { id } => supervise::run(root, &id),
+        Command::Volume(c) => volume::run(root, c),
+        Command::Supervise {
+            id,
+            wait_for_attach,
+        } => supervise::run(root, &id, wait_for_attach),
     };
     match result {
         Ok(code) => code,
@@ -182,6 +231,7 @@ fn dispatch_verb(root: Option<&std::path::Path>, verb: ContainerVerb) -> anyhow:
     match verb {
         ContainerVerb::Run(a) => run::run(root, a),
         ContainerVerb::Create(a) => create::run(root, a),
+        ContainerVerb::Attach(a) => attach::run(root, a),
         ContainerVerb::Start(a) => start::run(root, a),
         ContainerVerb::Restart(a) => restart::run(root, a),
         ContainerVerb::Stop(a) => stop::run(root, a),

@@ -7,7 +7,7 @@ pub struct Args {
     /// Kill running containers first.
     #[arg(short, long)]
     force: bool,
-    /// Accepted for Docker compatibility (no volumes yet).
+    /// Remove the container's anonymous volumes too.
     #[arg(short, long)]
     volumes: bool,
     #[arg(required = true)]
@@ -18,9 +18,13 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = super::store(root)?;
     let mut failed = false;
     for reference in &args.containers {
-        let result = store
-            .resolve(reference)
-            .and_then(|r| burrow_engine::container::remove(&store, &r, args.force));
+        let result = store.resolve(reference).and_then(|r| {
+            burrow_engine::container::remove(&store, &r, args.force)?;
+            if args.volumes {
+                burrow_engine::container::remove_anonymous_volumes(&store, &r)?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => println!("{reference}"),
             Err(e) => {

@@ -2,8 +2,21 @@
 
 use anyhow::Result;
 
-pub fn run(root: Option<&std::path::Path>, id: &str) -> Result<i32> {
+pub fn run(root: Option<&std::path::Path>, id: &str, wait_for_attach: bool) -> Result<i32> {
     burrow_runtime::selfexe::ensure_sealed()?;
+    // Started as /proc/self/exe: name the process for ps and top.
+    let _ = nix::sys::prctl::set_name(c"burrow");
+    // One process per container: one malloc arena for all its threads keeps
+    // its memory small (the threads mostly wait).
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let store = super::store(root)?;
-    Ok(burrow_engine::supervisor::supervise(&store, id)?)
+    Ok(burrow_engine::supervisor::supervise(
+        &store,
+        id,
+        wait_for_attach,
+    )?)
 }

@@ -281,13 +281,13 @@ fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>
     if nix::unistd::geteuid().is_root() && (running || record.config.layers.is_empty()) {
         return work();
     }
-    let work = || work().map_err(|e| e.to_string());
+    let work = || work().map(|()| String::new()).map_err(|e| e.to_string());
     if record.status == ContainerStatus::Running {
-        return crate::userns::run_joined(record.pid, work);
+        return crate::userns::run_joined(record.pid, work).map(drop);
     }
     let maps = crate::userns::IdMaps::for_current_user();
     if record.config.layers.is_empty() {
-        return crate::userns::run_inside(&maps, work);
+        return crate::userns::run_inside(&maps, work).map(drop);
     }
     crate::userns::run_inside(&maps, || {
         let mounted = super::stopped_rootfs::mount(record)?;
@@ -295,6 +295,7 @@ fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>
         let _ = mounted.unmount();
         outcome
     })
+    .map(drop)
 }
 
 fn existing(path: PathBuf, shown: &str) -> Result<PathBuf> {

@@ -1,11 +1,18 @@
-//! `create`: a record with a unique name and the bundle the runtime will run.
+//! `create`: a record with a unique name, its mounts attached (volumes
+//! created and, for a plain root filesystem directory, populated on first
+//! use) and the bundle the runtime will run.
 
+use std::path::Path;
+
+use burrow_runtime::spec::oci::Spec;
+
+use super::attach_mounts::{attach_mounts, forget_created};
 use crate::error::{EngineError, IoContext, Result};
 use crate::ids::{generated_name, new_id, validate_name};
 use crate::record::{ContainerRecord, ContainerStatus, RunConfig};
 use crate::spec_builder;
 use crate::store::Store;
-use burrow_runtime::spec::oci::Spec;
+use crate::volumes::populate_container_volumes;
 
 pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Result<ContainerRecord> {
     if config.args.is_empty() {
@@ -24,7 +31,8 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
             config.rootfs.display()
         )));
     }
-    let mut spec = spec_builder::build(&config, &id)?;
+    // Checks the flags before anything is created.
+    spec_builder::build(&config, &id)?;
     let _lock = store.lock()?;
     let taken: Vec<String> = store.list()?.into_iter().map(|r| r.name).collect();
     let name = match name {
@@ -40,6 +48,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
             .find(|candidate| !taken.contains(candidate))
             .unwrap_or_else(|| id.clone()),
     };
+    let created_volumes = attach_mounts(store, &mut config)?;
     let record = ContainerRecord {
         id: id.clone(),
         name,
@@ -59,9 +68,13 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         stopped_by_user: false,
     };
     let dir = store.container_dir(&id);
-    let written =
-        write_bundle(&dir, &mut spec, &record.config).and_then(|()| store.save_renamed(&record));
+    let written = populate_plain_rootfs(store, &record)
+        .and_then(|()| spec_builder::build(&record.config, &id))
+        .and_then(|mut spec| write_bundle(&dir, &mut spec, &record.config))
+        // The record last: a container without one is invisible and never half-listed.
+        .and_then(|()| store.save_renamed(&record));
     if let Err(e) = written {
+        forget_created(store, &created_volumes);
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);
     }
@@ -69,10 +82,21 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
 }
 
 /// The bundle the runtime will run, and the files it mounts.
-fn write_bundle(dir: &std::path::Path, spec: &mut Spec, config: &RunConfig) -> Result<()> {
+fn write_bundle(dir: &Path, spec: &mut Spec, config: &RunConfig) -> Result<()> {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).context(|| format!("cannot create {}", bundle.display()))?;
     super::etc_files::add(spec, dir, config)?;
     spec.save(bundle.join("config.json"))
         .map_err(|e| EngineError::Other(format!("cannot write the bundle config: {e}")))
+}
+
+/// A `--rootfs` directory is the container's file system already: its
+/// content at each volume's mount path fills the volume now. An image's
+/// root filesystem exists only once the supervisor has mounted it; the
+/// supervisor populates from there.
+fn populate_plain_rootfs(store: &Store, record: &ContainerRecord) -> Result<()> {
+    if !record.config.layers.is_empty() {
+        return Ok(());
+    }
+    populate_container_volumes(store, &record.config, &record.config.rootfs)
 }

@@ -13,6 +13,8 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     pub user: Option<(u32, u32)>,
     pub detach: bool,
+    /// With a terminal: where the runtime sends the pty master.
+    pub console_socket: Option<std::path::PathBuf>,
 }
 
 pub fn exec(store: &Store, record: &ContainerRecord, request: ExecRequest) -> Result<i32> {
@@ -35,7 +37,7 @@ pub fn exec(store: &Store, record: &ContainerRecord, request: ExecRequest) -> Re
         .map_err(|e| EngineError::Other(format!("cannot load {}: {e}", bundle.display())))?;
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(request.args));
-    process.set_terminal(Some(false));
+    process.set_terminal(Some(request.console_socket.is_some()));
     let mut env = process.env().clone().unwrap_or_default();
     for kv in request.env {
         let key = kv.split('=').next().unwrap_or_default().to_string();
@@ -55,7 +57,7 @@ pub fn exec(store: &Store, record: &ContainerRecord, request: ExecRequest) -> Re
         root: &root,
         id: &record.id,
         process,
-        console_socket: None,
+        console_socket: request.console_socket.as_deref(),
         pid_file: None,
         detach: request.detach,
         preserve_fds: 0,

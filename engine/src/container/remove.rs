@@ -1,8 +1,10 @@
-//! `rm`: a stopped container's record, bundle and logs (`force` kills first).
+//! `rm`: a stopped container's record, bundle and logs (`force` kills first);
+//! with `-v` (and for `--rm` containers) its anonymous volumes too.
 
 use std::time::Duration;
 
 use crate::error::{EngineError, Result};
+use crate::mounts::MountKind;
 use crate::record::{ContainerRecord, ContainerStatus};
 use crate::store::Store;
 
@@ -22,4 +24,22 @@ pub fn remove(store: &Store, record: &ContainerRecord, force: bool) -> Result<()
     let _ = burrow_runtime::container::delete(&store.runtime_root(), &record.id, true);
     let _lock = store.lock()?;
     store.remove_record(&record.id)
+}
+
+/// After the container's record is gone: removes the anonymous volumes it
+/// mounted that no other container uses (`--volumes-from` shares them).
+/// Named volumes stay, as in Docker.
+pub fn remove_anonymous_volumes(store: &Store, record: &ContainerRecord) -> Result<()> {
+    let _lock = store.lock()?;
+    for mount in &record.config.mounts {
+        if mount.kind != MountKind::Volume {
+            continue;
+        }
+        let anonymous = store.load_volume(&mount.source).is_ok_and(|v| v.anonymous);
+        if !anonymous || !store.volume_users(&mount.source)?.is_empty() {
+            continue;
+        }
+        store.remove_volume_locked(&mount.source)?;
+    }
+    Ok(())
 }

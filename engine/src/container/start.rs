@@ -1,6 +1,6 @@
 //! `start`: launch the container's supervisor and wait until it reports.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -17,6 +17,21 @@ pub fn start(
     record: &ContainerRecord,
     program: &std::path::Path,
     root_arg: Option<&std::path::Path>,
+) -> Result<ContainerRecord> {
+    start_attached(store, record, program, root_arg, None)
+}
+
+/// Called once the container exists and before its program runs: connects
+/// the client that will see all of its output.
+pub type AttachHook<'a> = &'a mut dyn FnMut() -> Result<()>;
+
+/// [`start`], with `attach` run at the moment the supervisor waits for it.
+pub fn start_attached(
+    store: &Store,
+    record: &ContainerRecord,
+    program: &std::path::Path,
+    root_arg: Option<&std::path::Path>,
+    mut attach: Option<AttachHook>,
 ) -> Result<ContainerRecord> {
     if record.status == ContainerStatus::Running {
         return Ok(record.clone());
@@ -36,6 +51,7 @@ pub fn start(
     }
     command
         .arg("supervise")
+        .args(attach.is_some().then_some("--wait-for-attach"))
         .arg(&record.id)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -54,8 +70,23 @@ pub fn start(
         .spawn()
         .context(|| "cannot start the supervisor".into())?;
     drop(write_end);
+    let mut reader = BufReader::new(std::fs::File::from(read_end));
     let mut report = String::new();
-    let _ = std::fs::File::from(read_end).read_to_string(&mut report);
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.trim() == "attach" {
+            if let Some(attach) = attach.as_mut() {
+                if let Err(e) = attach() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e);
+                }
+            }
+        } else {
+            report.push_str(&line);
+        }
+        line.clear();
+    }
     // The supervisor lives on; reap it when it is done with its start-up report
     // only if it already exited (a failure), otherwise let init adopt it later.
     if report.trim() == "ok" || report.starts_with("ok\n") {

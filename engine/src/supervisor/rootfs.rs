@@ -28,6 +28,9 @@ pub fn mount(container_dir: &Path, layers: &[PathBuf]) -> Result<MountedRootfs> 
         upper: Some(upper),
         work: Some(work),
         allow_other: Some(true),
+        // Two server threads: one container's requests rarely queue deeper, and
+        // every thread costs memory in each supervisor.
+        threads: 2,
         fsname: "burrow".into(),
         ..OverlayConfig::default()
     };
