@@ -2,7 +2,8 @@
 //! rename, container prune and the `container` group, stats, diff, cp, export, the
 //! gaps of logs and ps, version and completion — each checked on real behaviour
 //! (process states in /proc, files round-tripped, archives listed by the host's tar),
-//! driven as the unprivileged test user on a busybox root filesystem.
+//! driven as the unprivileged test user on a busybox root filesystem (and, for diff and
+//! the overlay cases of cp/export, a busybox image imported offline).
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -781,68 +782,49 @@ fn version_completion_and_man_pages() {
     }
 }
 
-/// A container that runs the busybox tree as an image layer (an overlay with an
-/// upper dir), as `run IMAGE` will make them: created with `--rootfs`, then its
-/// record and bundle pointed at the overlay the supervisor mounts.
-fn image_container(e: &Engine, name: &str, command: &[&str]) -> String {
-    let create = e
-        .burrow(["create", "--name", name, "--rootfs"])
-        .arg(&e.rootfs)
-        .args(command)
-        .run();
-    create.assert_success();
-    let id = create.stdout_trimmed().to_string();
-    let dir = e.sandbox.dir().join("store/containers").join(&id);
-    let rootfs = dir.join("rootfs");
-    let edit = |path: std::path::PathBuf, change: &dyn Fn(&mut serde_json::Value)| {
-        let mut value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        change(&mut value);
-        std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
-    };
-    edit(dir.join("container.json"), &|r| {
-        r["config"]["layers"] = serde_json::json!([e.rootfs]);
-        r["config"]["rootfs"] = serde_json::json!(rootfs);
-    });
-    edit(dir.join("bundle/config.json"), &|c| {
-        c["root"]["path"] = serde_json::json!(rootfs);
-    });
-    id
-}
-
 #[test]
 fn diff_cp_and_export_of_an_image_container_see_its_layers_and_changes() {
     let e = Engine::new("verbs-image");
-    image_container(
-        &e,
-        "layered",
-        &[
-            "sh",
-            "-c",
-            "echo new > /etc/added; rm /etc/passwd; echo more >> /etc/group; mkdir /data; \
-             echo done",
-        ],
-    );
-    e.burrow(["start", "-a", "layered"])
+    let tar = e.sandbox.busybox_rootfs_tar();
+    e.burrow(["import"])
+        .arg(&tar)
+        .arg("bb")
         .run()
-        .assert_success()
-        .assert_stdout_contains("done");
+        .assert_success();
+    e.burrow([
+        "run",
+        "--name",
+        "layered",
+        "bb",
+        "sh",
+        "-c",
+        "echo new > /etc/added; rm /etc/passwd; echo more >> /etc/group; mkdir /data; \
+         mkdir -p /data/private/deep && touch /data/private/deep/f && \
+         chown -R 1000:1000 /data/private && chmod 700 /data/private; echo done",
+    ])
+    .run()
+    .assert_success()
+    .assert_stdout_contains("done");
     let diff = e.burrow(["diff", "layered"]).run();
     diff.assert_success();
     assert_eq!(
         diff.stdout_lines(),
         [
             "A /data",
+            "A /data/private",
+            "A /data/private/deep",
+            "A /data/private/deep/f",
             "C /etc",
             "A /etc/added",
             "C /etc/group",
             "D /etc/passwd"
         ],
-        "{diff}"
+        "a directory private to the container's user 1000 is read too: {diff}"
     );
+    let fresh = e.burrow(["run", "--rm", "bb", "cat", "/etc/group"]).run();
     assert!(
-        std::fs::read_to_string(e.rootfs.join("etc/group")).is_ok_and(|g| !g.contains("more")),
-        "the layer itself is untouched"
+        !fresh.stdout.contains("more"),
+        "the image is untouched: {fresh}"
     );
 
     // Stopped: cp and export mount the overlay for the copy.

@@ -4,7 +4,9 @@
 //! of the image's layers a change (C), anything else an addition (A). An
 //! opaque directory marker makes its directory a change. A `--rootfs`
 //! container writes straight into its directory and has no upper dir: no
-//! changes to show.
+//! changes to show. The walk runs as the container's root, in a user
+//! namespace mapped like the container's, so directories the container
+//! made private to one of its users are read too.
 
 use std::path::{Path, PathBuf};
 
@@ -45,10 +47,42 @@ pub fn diff(store: &Store, record: &ContainerRecord) -> Result<Vec<Change>> {
     if !upper.is_dir() {
         return Ok(Vec::new());
     }
-    let mut changes = Vec::new();
-    walk(&upper, Path::new("/"), &record.config.layers, &mut changes)?;
+    let layers = &record.config.layers;
+    let mut changes = if nix::unistd::geteuid().is_root() {
+        let mut changes = Vec::new();
+        walk(&upper, Path::new("/"), layers, &mut changes)?;
+        changes
+    } else {
+        // As the container's root: directories private to its other users open.
+        let listing = crate::userns::run_as_container_root(|| {
+            let mut changes = Vec::new();
+            walk(&upper, Path::new("/"), layers, &mut changes).map_err(|e| e.to_string())?;
+            Ok(changes
+                .iter()
+                .map(|c| format!("{}{}\0", c.kind.letter(), c.path))
+                .collect())
+        })?;
+        listing
+            .split_terminator('\0')
+            .filter_map(parse_change)
+            .collect()
+    };
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(changes)
+}
+
+fn parse_change(entry: &str) -> Option<Change> {
+    let mut chars = entry.chars();
+    let kind = match chars.next()? {
+        'A' => ChangeKind::Added,
+        'C' => ChangeKind::Changed,
+        'D' => ChangeKind::Deleted,
+        _ => return None,
+    };
+    Some(Change {
+        kind,
+        path: chars.as_str().to_string(),
+    })
 }
 
 /// Files the runtime creates as mount points for burrow's own mounts when
