@@ -452,15 +452,16 @@ pub(crate) fn ping_socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Makes glibc serve allocations of 128 KiB and more (TCP socket buffers) with fresh
-/// mmap'ed pages, always: they come zeroed without a memset and only touched pages
-/// cost memory. By default glibc raises this threshold after the first such block is
+/// Makes glibc serve allocations of 64 KiB and more (TCP socket buffers, tap frame
+/// buffers) with fresh mmap'ed pages, always: they come zeroed without a memset and
+/// only touched pages cost memory (an idle container's few frame buffers stay a
+/// page or two each instead of 64 KiB). By default glibc raises this threshold after the first such block is
 /// freed, and every new connection then zeroes its buffers by hand (about a fourth of
 /// the time of a short connection). Process-wide; harmless elsewhere.
 pub(crate) fn fresh_pages_for_large_allocations() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only sets an allocator parameter; it is thread-safe in glibc.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
     }
 }
