@@ -11,6 +11,7 @@ pub mod images;
 pub mod logs;
 pub mod mounts;
 pub mod record;
+pub mod security;
 pub mod spec_builder;
 pub mod store;
 pub mod supervisor;

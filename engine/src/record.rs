@@ -63,6 +63,22 @@ pub struct RunConfig {
     /// `--add-host NAME:IP` entries for the container's /etc/hosts.
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// `--security-opt` values.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    /// `--memory` as given (`512m`).
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    /// `--cpus` as given (`1.5`).
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
