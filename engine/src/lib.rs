@@ -12,6 +12,7 @@ pub mod logs;
 pub mod mounts;
 pub mod record;
 pub mod restart;
+pub mod security;
 pub mod spec_builder;
 pub mod store;
 pub mod supervisor;

@@ -66,6 +66,22 @@ pub struct RunConfig {
     /// `--restart`: what the supervisor does when the container exits.
     #[serde(default)]
     pub restart: crate::restart::RestartPolicy,
+    /// `--security-opt` values.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    /// `--memory` as given (`512m`).
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    /// `--cpus` as given (`1.5`).
+    #[serde(default)]
+    pub cpus: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

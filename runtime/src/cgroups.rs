@@ -41,6 +41,17 @@ pub fn enter(spec: &Spec, id: &str, pid: i32) -> Option<PathBuf> {
     Some(path)
 }
 
+/// Whether limits can be enforced here: a unified hierarchy and a writable
+/// parent of our own cgroup (what [`enter`] needs).
+pub fn delegated() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
+        && own_cgroup()
+            .and_then(|own| own.parent().map(Path::to_path_buf))
+            .is_some_and(|parent| {
+                nix::unistd::access(&parent, nix::unistd::AccessFlags::W_OK).is_ok()
+            })
+}
+
 /// Removes the container's cgroup once its processes are gone.
 pub fn remove(path: &Path) {
     let _ = std::fs::remove_dir(path);

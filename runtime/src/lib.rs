@@ -4,6 +4,7 @@
 //! runc-style state that `create`/`start`/`state`/`kill`/`delete`/`exec` share.
 
 mod cgroups;
+pub use cgroups::delegated as cgroups_delegated;
 pub mod container;
 pub mod error;
 mod hooks;

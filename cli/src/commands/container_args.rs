@@ -89,6 +89,24 @@ pub struct ContainerArgs {
     /// Print help (-h is --hostname, as in Docker).
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges.
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// All capabilities, no seccomp filter, no masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, …).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Memory limit (e.g. 512m); needs a delegated cgroup v2 tree.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Process limit; needs a delegated cgroup v2 tree.
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// CPUs (e.g. 1.5); needs a delegated cgroup v2 tree.
+    #[arg(long)]
+    pub cpus: Option<String>,
     /// Overwrite the image's entrypoint ("" clears it).
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -110,6 +128,20 @@ impl ContainerArgs {
             .split_first()
             .context("an image (or --rootfs DIR) is required")?;
         let mut config = self.flags_config()?;
+        if config.privileged {
+            config.cap_add.push("ALL".into());
+        }
+        let limited =
+            config.memory.is_some() || config.pids_limit.is_some() || config.cpus.is_some();
+        if let Some(memory) = &config.memory {
+            burrow_engine::security::parse_bytes(memory)?;
+        }
+        if limited && !burrow_runtime::cgroups_delegated() {
+            eprintln!(
+                "burrow: warning: no delegated cgroup v2 tree here: --memory, --pids-limit and \
+                 --cpus are recorded but not enforced"
+            );
+        }
         config.image = image.clone();
         let roots = if self.rootfs {
             let rootfs = std::fs::canonicalize(image).with_context(|| format!("rootfs {image}"))?;
@@ -179,6 +211,12 @@ impl ContainerArgs {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
+            security_opt: self.security_opt.clone(),
+            privileged: self.privileged,
+            ulimits: self.ulimit.clone(),
+            memory: self.memory.clone(),
+            pids_limit: self.pids_limit,
+            cpus: self.cpus.clone(),
             dns: self.dns.clone(),
             add_hosts: self.add_host.clone(),
             restart,

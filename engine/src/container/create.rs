@@ -32,7 +32,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         )));
     }
     // Checks the flags before anything is created.
-    spec_builder::build(&config, &id)?;
+    build_spec(&config, &id)?;
     let _lock = store.lock()?;
     let taken: Vec<String> = store.list()?.into_iter().map(|r| r.name).collect();
     let name = match name {
@@ -69,7 +69,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
     };
     let dir = store.container_dir(&id);
     let written = populate_plain_rootfs(store, &record)
-        .and_then(|()| spec_builder::build(&record.config, &id))
+        .and_then(|()| build_spec(&record.config, &id))
         .and_then(|mut spec| write_bundle(&dir, &mut spec, &record.config))
         // The record last: a container without one is invisible and never half-listed.
         .and_then(|()| store.save_renamed(&record));
@@ -79,6 +79,14 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         return Err(e);
     }
     Ok(record)
+}
+
+/// The runtime spec for `config`: namespaces, process, mounts, then the
+/// confinement (seccomp, no-new-privileges, rlimits, resource limits).
+fn build_spec(config: &RunConfig, id: &str) -> Result<Spec> {
+    let mut spec = spec_builder::build(config, id)?;
+    crate::security::apply(&mut spec, config)?;
+    Ok(spec)
 }
 
 /// The bundle the runtime will run, and the files it mounts.
