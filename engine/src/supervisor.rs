@@ -16,6 +16,7 @@
 
 use std::io::Write;
 use std::os::fd::FromRawFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,16 @@ pub fn supervise(store: &Store, id: &str, wait_for_attach: bool) -> Result<i32> 
     }
 }
 
+/// What stays in place across the container's runs (restarts): its root
+/// filesystem, network namespace, log and attach socket.
+struct Held {
+    bundle: PathBuf,
+    runtime_root: PathBuf,
+    netns: Option<PathBuf>,
+    logs: LogWriter,
+    attach: Arc<AttachServer>,
+}
+
 /// `ready` is closed once "ok" is written: the CLI waits for its EOF.
 fn run(
     store: &Store,
@@ -67,7 +78,7 @@ fn run(
     wait_for_attach: bool,
     ready: &mut Option<std::fs::File>,
 ) -> Result<i32> {
-    let mut record = store.load(id)?;
+    let record = store.load(id)?;
     enter_namespaces()?;
     let dir = store.container_dir(id);
     let rootfs = if record.config.layers.is_empty() {
@@ -78,100 +89,175 @@ fn run(
         crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
         Some(mounted)
     };
-    let ports = if network::is_served(&record.config) {
-        Some(network::bind_ports(&record.config)?)
+    let bundle = dir.join("bundle");
+    let netns = if network::is_served(&record.config) {
+        let path = dir.join("netns");
+        network::new_namespace(&path)?;
+        network::join_in_bundle(&bundle, &path)?;
+        Some(path)
     } else {
         None
     };
-    record.ports = ports
-        .iter()
-        .flatten()
-        .map(|p| p.mapping().to_string())
-        .collect();
-    let logs = LogWriter::create(&log_path(&dir))?;
-    let attach = Arc::new(AttachServer::listen(&attach::socket_path(store, id))?);
-    let console_path = attach::socket_path(store, id).with_extension("console");
-    let stdio = Stdio::prepare(&record.config, &console_path)?;
-    let runtime_root = store.runtime_root();
-    let bundle = dir.join("bundle");
-    let options = CreateOptions {
-        root: &runtime_root,
-        id,
-        bundle: &bundle,
-        console_socket: stdio.console_socket(),
-        pid_file: None,
-        preserve_fds: 0,
-        no_pivot: false,
-        with_init: record.config.init,
-        stdio: Some(stdio.fds()),
-        die_with_parent: true,
-        trigger: StartTrigger::Channel,
+    let held = Held {
+        logs: LogWriter::create(&log_path(&dir))?,
+        attach: Arc::new(AttachServer::listen(&attach::socket_path(store, id))?),
+        runtime_root: store.runtime_root(),
+        bundle,
+        netns,
     };
-    let netns = dir.join("netns");
-    if ports.is_some() {
-        network::new_namespace(&netns)?;
-        network::join_in_bundle(&bundle, &netns)?;
-    }
-    let mut container = create(&options)?;
-    let network = match ports.map(|ports| network::attach(&netns, container.state.pid, ports)) {
-        Some(Ok(network)) => Some(network),
-        Some(Err(e)) => {
-            let _ = delete(&runtime_root, id, true);
-            return Err(e);
-        }
-        None => None,
-    };
-    let pumps = match stdio.connect(&attach, &logs) {
-        Ok(pumps) => pumps,
-        Err(e) => {
-            let _ = delete(&runtime_root, id, true);
-            return Err(e);
+    let mut wait_for_attach = wait_for_attach;
+    let code = loop {
+        let code = match run_once(store, id, &held, wait_for_attach, ready) {
+            Ok(code) => code,
+            // The first start reports its failure to `start`; a restart that
+            // fails ends the container with the last run's status.
+            Err(e) if ready.is_some() => return Err(e),
+            Err(e) => {
+                eprintln!("burrow: restarting {id}: {e}");
+                store.load(id)?.exit_code.unwrap_or(125)
+            }
+        };
+        wait_for_attach = false;
+        match crate::restart::plan_restart(store, id, code)? {
+            Some(delay) => {
+                update(store, id, |r| {
+                    r.status = ContainerStatus::Exited;
+                    r.exit_code = Some(code);
+                    r.finished_at = Some(burrow_runtime::state::rfc3339_now());
+                })?;
+                std::thread::sleep(delay);
+            }
+            None => break code,
         }
     };
-    if wait_for_attach {
-        if let Some(ready) = ready.as_mut() {
-            let _ = writeln!(ready, "attach");
-        }
-        attach.wait_for_client(Duration::from_secs(30));
-    }
-    container.start_now()?;
-    record.status = ContainerStatus::Running;
-    record.pid = container.state.pid;
-    record.pid_start_time = container.state.pid_start_time;
-    record.supervisor_pid = std::process::id() as i32;
-    record.supervisor_start_time = burrow_runtime::state::proc_stat(record.supervisor_pid)
-        .map(|(_, start)| start)
-        .unwrap_or_default();
-    record.started_at = Some(burrow_runtime::state::rfc3339_now());
-    record.exit_code = None;
-    record.finished_at = None;
-    store.save(&record)?;
-    if let Some(mut ready) = ready.take() {
-        let _ = writeln!(ready, "ok");
-    }
-    let code = wait_exit_code(container.state.pid)?;
-    for pump in pumps {
-        let _ = pump.join();
-    }
-    if let Some(network) = network {
-        network.wait();
-    }
-    let _ = delete(&runtime_root, id, true);
     if let Some(rootfs) = rootfs {
         rootfs.unmount();
     }
     if record.config.auto_remove {
         let _ = store.remove_record(id);
         let _ = crate::container::remove_anonymous_volumes(store, &record);
-        attach.finish(code);
+        held.attach.finish(code);
         return Ok(code);
     }
-    record.status = ContainerStatus::Exited;
-    record.exit_code = Some(code);
-    record.finished_at = Some(burrow_runtime::state::rfc3339_now());
-    let saved = store.save(&record);
-    attach.finish(code);
+    let saved = update(store, id, |r| {
+        r.status = ContainerStatus::Exited;
+        r.exit_code = Some(code);
+        r.finished_at = Some(burrow_runtime::state::rfc3339_now());
+    });
+    held.attach.finish(code);
     saved.map(|()| code)
+}
+
+/// One run of the container's program, from `create` to its exit code.
+fn run_once(
+    store: &Store,
+    id: &str,
+    held: &Held,
+    wait_for_attach: bool,
+    ready: &mut Option<std::fs::File>,
+) -> Result<i32> {
+    let config = store.load(id)?.config;
+    let ports = match held.netns {
+        Some(_) => Some(network::bind_ports(&config)?),
+        None => None,
+    };
+    let published: Vec<String> = ports
+        .iter()
+        .flatten()
+        .map(|p| p.mapping().to_string())
+        .collect();
+    let console_path = attach::socket_path(store, id).with_extension("console");
+    let stdio = Stdio::prepare(&config, &console_path)?;
+    let options = CreateOptions {
+        root: &held.runtime_root,
+        id,
+        bundle: &held.bundle,
+        console_socket: stdio.console_socket(),
+        pid_file: None,
+        preserve_fds: 0,
+        no_pivot: false,
+        with_init: config.init,
+        stdio: Some(stdio.fds()),
+        die_with_parent: true,
+        trigger: StartTrigger::Channel,
+    };
+    let mut container = create(&options)?;
+    let started = attach_and_start(held, &mut container, ports, stdio, wait_for_attach, ready);
+    let (network, pumps) = match started {
+        Ok(running) => running,
+        Err(e) => {
+            let _ = delete(&held.runtime_root, id, true);
+            return Err(e);
+        }
+    };
+    let pid = container.state.pid;
+    update(store, id, |r| {
+        r.status = ContainerStatus::Running;
+        r.pid = pid;
+        r.pid_start_time = container.state.pid_start_time;
+        r.supervisor_pid = std::process::id() as i32;
+        r.supervisor_start_time = burrow_runtime::state::proc_stat(r.supervisor_pid)
+            .map(|(_, start)| start)
+            .unwrap_or_default();
+        r.started_at = Some(burrow_runtime::state::rfc3339_now());
+        r.exit_code = None;
+        r.finished_at = None;
+        r.ports = published;
+    })?;
+    if let Some(mut ready) = ready.take() {
+        let _ = writeln!(ready, "ok");
+    }
+    let code = wait_exit_code(pid)?;
+    for pump in pumps {
+        let _ = pump.join();
+    }
+    if let Some(network) = network {
+        network.wait();
+    }
+    let _ = delete(&held.runtime_root, id, true);
+    Ok(code)
+}
+
+type Running = (
+    Option<network::RunningNetwork>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+/// Between create and the program's start: the network, the stdio pumps,
+/// the first attached client when one is awaited.
+fn attach_and_start(
+    held: &Held,
+    container: &mut burrow_runtime::container::CreatedContainer,
+    ports: Option<Vec<burrow_net::BoundPort>>,
+    stdio: Stdio,
+    wait_for_attach: bool,
+    ready: &mut Option<std::fs::File>,
+) -> Result<Running> {
+    let network = match (ports, &held.netns) {
+        (Some(ports), Some(netns)) => Some(network::attach(netns, container.state.pid, ports)?),
+        _ => None,
+    };
+    let pumps = stdio.connect(&held.attach, &held.logs)?;
+    if wait_for_attach {
+        if let Some(ready) = ready.as_mut() {
+            let _ = writeln!(ready, "attach");
+        }
+        held.attach.wait_for_client(Duration::from_secs(30));
+    }
+    container.start_now()?;
+    Ok((network, pumps))
+}
+
+/// Changes the container's record as it is on disk now (a user's `stop`,
+/// `kill`, `pause` or `rename` may have changed it meanwhile).
+fn update(
+    store: &Store,
+    id: &str,
+    change: impl FnOnce(&mut crate::record::ContainerRecord),
+) -> Result<()> {
+    let mut record = store.load(id)?;
+    change(&mut record);
+    store.save(&record)
 }
 
 /// The supervisor's own user namespace and a private mount namespace in it
