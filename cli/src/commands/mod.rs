@@ -10,6 +10,7 @@ mod inspect;
 mod kill;
 mod logs;
 pub mod net;
+mod network_switch;
 pub mod oci;
 pub mod overlay;
 mod port;
@@ -84,6 +85,8 @@ enum Command {
     Version,
     #[command(hide = true, name = "net-helper")]
     NetHelper(net::NetHelperArgs),
+    #[command(hide = true, name = "network-switch")]
+    NetworkSwitch(network_switch::NetworkSwitchArgs),
     /// Internal: run one container's supervisor.
     #[command(hide = true)]
     Supervise {
@@ -103,6 +106,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             return oci::main(argv);
         }
         Command::NetHelper(args) => return net::main(args),
+        Command::NetworkSwitch(args) => return network_switch::main(args),
         Command::Version => {
             println!("burrow version {}", env!("CARGO_PKG_VERSION"));
             return 0;
