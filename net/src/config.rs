@@ -2,7 +2,11 @@
 //! DNS upstreams, published ports and the bounds on the flow tables.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::dns::NameSource;
 
 use crate::publish::PortMapping;
 
@@ -42,6 +46,16 @@ pub struct NetConfig {
     pub dns_upstreams: Vec<SocketAddr>,
     /// Names the stack's DNS server answers itself, before forwarding.
     pub local_names: Vec<(String, Ipv4Addr)>,
+    /// Names that change while the stack runs (a user network's members), asked on
+    /// every query after `local_names` and before forwarding.
+    pub names: Option<Arc<dyn NameSource>>,
+    /// The unix socket of the user-defined network's switch ([`crate::switch`]): frames
+    /// for other members of the subnet go there. Needs a tap with virtio-net headers;
+    /// IPv6 should be off (every container would get the same `container_ip6`).
+    pub switch: Option<PathBuf>,
+    /// Docker's `--internal`: nothing outside the subnet is reachable (no NAT, no
+    /// host loopback, no upstream DNS); the stack's DNS still answers members' names.
+    pub internal: bool,
     /// Ports published on the host.
     pub publish: Vec<PortMapping>,
     pub limits: Limits,
@@ -100,6 +114,9 @@ impl Default for NetConfig {
             splice_loopback: false,
             dns_upstreams: Vec::new(),
             local_names: Vec::new(),
+            names: None,
+            switch: None,
+            internal: false,
             publish: Vec::new(),
             limits: Limits::default(),
         }

@@ -29,6 +29,11 @@ impl RxFrame {
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
+
+    /// The frame with the virtio-net header it was read with.
+    pub fn with_header(&self) -> &[u8] {
+        &self.buf[..self.end]
+    }
 }
 
 pub struct TapDevice {

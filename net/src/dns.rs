@@ -47,6 +47,40 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Names that change while a stack runs — the members of a user-defined network, which
+/// join and leave — consulted by the DNS server on every query it does not answer from
+/// its fixed names, before forwarding. `name` is lower-case, without the trailing dot.
+pub trait NameSource: Send + Sync {
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr>;
+}
+
+impl std::fmt::Debug for dyn NameSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameSource")
+    }
+}
+
+/// A fixed list of names (matched without regard to case).
+#[derive(Clone, Debug, Default)]
+pub struct StaticNames(Vec<(String, Ipv4Addr)>);
+
+impl StaticNames {
+    pub fn new(names: impl IntoIterator<Item = (String, Ipv4Addr)>) -> StaticNames {
+        StaticNames(
+            names
+                .into_iter()
+                .map(|(name, ip)| (name.trim_end_matches('.').to_ascii_lowercase(), ip))
+                .collect(),
+        )
+    }
+}
+
+impl NameSource for StaticNames {
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, ip)| *ip)
+    }
+}
+
 const HEADER_LEN: usize = 12;
 const TYPE_A: u16 = 1;
 const CLASS_IN: u16 = 1;

@@ -17,10 +17,12 @@ pub mod netlink;
 pub mod policy;
 pub mod publish;
 pub mod stack;
+pub mod switch;
 mod sys;
 pub mod tap;
 
 pub use config::{Limits, NetConfig};
+pub use dns::{NameSource, StaticNames};
 pub use publish::{parse_publish, BoundPort, PortMapping, Protocol, PublishError};
 pub use stack::{Stack, StackError, StackStats};
 pub use tap::{NamespaceTarget, Tap, TapError};
@@ -36,6 +38,8 @@ pub enum NetError {
     Stack(#[from] StackError),
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
+    #[error(transparent)]
+    Switch(#[from] switch::SwitchError),
 }
 
 /// A file descriptor that becomes readable when process `pid` exits (a pidfd), to

@@ -33,12 +33,28 @@ pub enum Transport {
     Icmp,
 }
 
-/// Decides where a flow to `dst` goes.
+/// Decides where a flow to `dst` goes. On an internal network nothing is forwarded.
 pub fn decide(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verdict {
+    match decide_any(config, transport, dst) {
+        Verdict::Forward(_) if config.internal => Verdict::Refuse,
+        verdict => verdict,
+    }
+}
+
+fn decide_any(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verdict {
     let ip = match dst.ip() {
         IpAddr::V4(ip) => ip,
         IpAddr::V6(ip) => return decide6(config, transport, ip, dst.port()),
     };
+    // DNS first: one address may be both the DNS server and the gateway.
+    if ip == config.dns_ip
+        && matches!(
+            (transport, dst.port()),
+            (Transport::Udp, 53) | (Transport::Icmp, _)
+        )
+    {
+        return Verdict::Local;
+    }
     if ip == config.gateway_ip {
         return match config.host_loopback {
             true => Verdict::Forward(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dst.port())),
@@ -46,10 +62,7 @@ pub fn decide(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verd
         };
     }
     if ip == config.dns_ip {
-        return match (transport, dst.port()) {
-            (Transport::Udp, 53) | (Transport::Icmp, _) => Verdict::Local,
-            _ => Verdict::Refuse,
-        };
+        return Verdict::Refuse;
     }
     if config.in_subnet(ip)
         || ip.is_loopback()
@@ -176,5 +189,57 @@ mod tests {
         let config = NetConfig::default();
         let dst = at([192, 0, 2, 1], 443);
         assert_eq!(decide(&config, Transport::Tcp, dst), Verdict::Forward(dst));
+    }
+
+    #[test]
+    fn one_address_can_be_gateway_and_dns() {
+        let config = NetConfig {
+            container_ip: Ipv4Addr::new(10, 89, 1, 2),
+            gateway_ip: Ipv4Addr::new(10, 89, 1, 1),
+            dns_ip: Ipv4Addr::new(10, 89, 1, 1),
+            ..NetConfig::default()
+        };
+        let both = [10, 89, 1, 1];
+        assert_eq!(
+            decide(&config, Transport::Udp, at(both, 53)),
+            Verdict::Local
+        );
+        assert_eq!(
+            decide(&config, Transport::Icmp, at(both, 0)),
+            Verdict::Local
+        );
+        assert_eq!(
+            decide(&config, Transport::Tcp, at(both, 53)),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            decide(&config, Transport::Udp, at(both, 54)),
+            Verdict::Refuse
+        );
+    }
+
+    #[test]
+    fn an_internal_network_forwards_nothing() {
+        let config = NetConfig {
+            internal: true,
+            host_loopback: true,
+            ..NetConfig::default()
+        };
+        for transport in [Transport::Tcp, Transport::Udp, Transport::Icmp] {
+            assert_eq!(
+                decide(&config, transport, at([192, 0, 2, 1], 443)),
+                Verdict::Refuse
+            );
+            assert_eq!(
+                decide(&config, transport, at([10, 0, 2, 2], 80)),
+                Verdict::Refuse
+            );
+        }
+        let far: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        assert_eq!(decide(&config, Transport::Tcp, far), Verdict::Refuse);
+        assert_eq!(
+            decide(&config, Transport::Udp, at([10, 0, 2, 3], 53)),
+            Verdict::Local
+        );
     }
 }

@@ -465,3 +465,23 @@ pub(crate) fn fresh_pages_for_large_allocations() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
     }
 }
+
+/// accept4(2) on a non-blocking listening socket; the new socket is non-blocking and
+/// close-on-exec.
+pub(crate) fn accept_nonblocking(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed (the peer address is not wanted); the
+    // listener fd is open for the duration of the borrow.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -16,6 +16,7 @@ mod kill;
 mod logs;
 mod man;
 pub mod net;
+mod network_switch;
 pub mod oci;
 pub mod overlay;
 mod pause;
@@ -109,6 +110,8 @@ enum Command {
     Man(man::Args),
     #[command(hide = true, name = "net-helper")]
     NetHelper(net::NetHelperArgs),
+    #[command(hide = true, name = "network-switch")]
+    NetworkSwitch(network_switch::NetworkSwitchArgs),
     /// Internal: run one container's supervisor.
     #[command(hide = true)]
     Supervise {
@@ -191,6 +194,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             return oci::main(argv);
         }
         Command::NetHelper(args) => return net::main(args),
+        Command::NetworkSwitch(args) => return network_switch::main(args),
         Command::Image(command) => return image::main(root, command),
         Command::Images(a) => return image::main(root, image::ImageCommand::Ls(a)),
         Command::Pull(a) => return image::main(root, image::ImageCommand::Pull(a)),

@@ -2,7 +2,9 @@
 //! and where it forwards). Forwarded queries get a fresh ID; the answer must come from
 //! the resolver the query was sent to and carry that ID, or it is ignored. A query not
 //! answered within `dns_timeout` goes to the next resolver, and after the last one the
-//! container gets SERVFAIL.
+//! container gets SERVFAIL. Names are looked up in the fixed list first, then in the
+//! configured [`crate::NameSource`] (asked again on every query: members come and go).
+//! An internal network forwards nothing: other names get SERVFAIL at once.
 
 use std::collections::HashMap;
 use std::io;
@@ -171,14 +173,18 @@ impl Stack {
             .names
             .iter()
             .find(|(name, _)| *name == question.name)
-            .map(|(_, ip)| *ip);
+            .map(|(_, ip)| *ip)
+            .or_else(|| {
+                let source = self.config.names.as_ref()?;
+                source.lookup(&question.name)
+            });
         if let Some(address) = local {
             self.stats.dns_local += 1;
             let answer = dns::local_answer(&query, &question, address);
             self.reply_dns(client, &answer);
             return;
         }
-        if self.dns.upstream_socket.is_none() {
+        if self.dns.upstream_socket.is_none() || self.config.internal {
             self.reply_dns(client, &dns::servfail(&query, &question));
             return;
         }

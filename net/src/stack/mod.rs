@@ -9,13 +9,15 @@
 //! polls the interface again to send what that produced. The interface runs in AnyIP
 //! mode: it accepts packets for every destination address, and the per-flow sockets
 //! decide what exists. ARP is answered only for the gateway and DNS addresses, so the
-//! rest of the subnet does not exist.
+//! rest of the subnet does not exist — except on a user-defined network, where the
+//! rest of the subnet is other containers behind the network's switch ([`peers`]).
 //!
 //! Host sockets are edge-triggered: a flow remembers that its host socket was readable
 //! or writable until an operation returns WouldBlock, and the loop does not block while
 //! a turn made progress. Every table is bounded ([`crate::Limits`]).
 
 mod dns_server;
+mod peers;
 mod ping;
 mod slab;
 mod splice;
@@ -39,6 +41,7 @@ use crate::config::NetConfig;
 use crate::device::{TapDevice, RX_QUEUE};
 use crate::frame::{self, Frame};
 use crate::publish::BoundPort;
+use crate::switch::{SwitchError, SwitchPort};
 use crate::tap::Tap;
 
 use dns_server::DnsServer;
@@ -53,6 +56,7 @@ pub const GATEWAY_MAC: EthernetAddress = EthernetAddress([0x52, 0x55, 0x0a, 0x00
 const TAP: Token = Token(0);
 const STOP: Token = Token(1);
 const DNS_UPSTREAM: Token = Token(2);
+const SWITCH: Token = Token(3);
 const LISTENER_BASE: usize = 1 << 8;
 const TCP_BASE: usize = 1 << 24;
 const UDP_BASE: usize = 2 << 24;
@@ -68,6 +72,10 @@ pub enum StackError {
     Poll(io::Error),
     #[error("cannot read from the tap device: {0}")]
     TapRead(io::Error),
+    #[error(transparent)]
+    Switch(#[from] SwitchError),
+    #[error("a switched network needs a tap device with virtio-net headers")]
+    SwitchNeedsVnetHdr,
 }
 
 /// Counters, for tests, benchmarks and debugging.
@@ -83,6 +91,11 @@ pub struct StackStats {
     pub dns_forwarded: u64,
     pub dns_local: u64,
     pub pings: u64,
+    /// Frames to and from the network's switch, and frames either way that the other
+    /// side could not take.
+    pub switch_out: u64,
+    pub switch_in: u64,
+    pub switch_dropped: u64,
 }
 
 /// A published port's host socket.
@@ -111,9 +124,14 @@ pub struct Stack {
     dns: DnsServer,
     ping: PingTable,
     splice: SpliceTable,
+    switch: Option<SwitchPort>,
+    switch_readable: bool,
     tap_readable: bool,
     next_port: u16,
     scratch: Vec<u8>,
+    /// Frames from the switch (up to [`crate::switch::MAX_FRAME`]), allocated only on
+    /// a switched network.
+    switch_buf: Vec<u8>,
     stats: StackStats,
 }
 
@@ -131,7 +149,10 @@ impl Stack {
         let mut iface = Interface::new(iface_config, &mut device, Instant::now());
         iface.update_ip_addrs(|addrs| {
             for ip in [config.gateway_ip, config.dns_ip] {
-                let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(ip), config.prefix_len));
+                let cidr = IpCidr::new(IpAddress::Ipv4(ip), config.prefix_len);
+                if !addrs.contains(&cidr) {
+                    let _ = addrs.push(cidr);
+                }
             }
             if config.ipv6 {
                 for ip in [config.gateway_ip6, config.dns_ip6] {
@@ -151,6 +172,7 @@ impl Stack {
         poll.registry()
             .register(&mut SourceFd(&tap_fd), TAP, Interest::READABLE)
             .map_err(StackError::Poll)?;
+        let switch = peers::connect_switch(&config, &device, &poll)?;
         let mut sockets = SocketSet::new(Vec::new());
         let dns = DnsServer::new(&config, &mut sockets, &poll).map_err(StackError::Poll)?;
         let mut stack = Stack {
@@ -165,11 +187,17 @@ impl Stack {
             sockets,
             poll,
             listeners: Vec::new(),
+            switch_readable: switch.is_some(),
+            switch,
             tap_readable: true,
             next_port: 0,
             scratch: vec![0; 65536],
+            switch_buf: Vec::new(),
             stats: StackStats::default(),
         };
+        if stack.switch.is_some() {
+            stack.switch_buf = vec![0; crate::switch::MAX_FRAME];
+        }
         for port in published {
             stack.add_listener(port)?;
         }
@@ -221,7 +249,7 @@ impl Stack {
         let mut events = Events::with_capacity(256);
         let mut busy = true;
         loop {
-            let timeout = if busy || self.tap_readable {
+            let timeout = if busy || self.tap_readable || self.switch_readable {
                 Some(Duration::ZERO)
             } else {
                 self.next_wakeup()
@@ -246,6 +274,7 @@ impl Stack {
         match token {
             _ if event.token() == TAP => self.tap_readable = true,
             _ if event.token() == DNS_UPSTREAM => self.dns.upstream_readable = true,
+            _ if event.token() == SWITCH => self.switch_readable = true,
             t if t & KIND_MASK == TCP_BASE => self.tcp.note_event(t - TCP_BASE, event),
             t if t & KIND_MASK == UDP_BASE => self.udp.note_event(t - UDP_BASE),
             t if t & KIND_MASK == PING_BASE => self.ping.note_event(t - PING_BASE),
@@ -258,6 +287,7 @@ impl Stack {
     /// One turn: frames in, interface, flows, interface. Returns whether anything moved.
     fn turn(&mut self) -> Result<bool, StackError> {
         let mut progress = self.ingress()?;
+        progress |= self.switch_turn();
         self.poll_iface();
         progress |= self.tcp_turn();
         progress |= self.udp_turn();
@@ -300,6 +330,10 @@ impl Stack {
             };
             read += 1;
             self.stats.frames_in += 1;
+            if !self.pass_to_peers(&frame) {
+                self.device.discard(frame);
+                continue;
+            }
             match self.admit(frame.bytes()) {
                 Admit::Queue => self.device.queue(frame),
                 Admit::QueueAndFlush => {

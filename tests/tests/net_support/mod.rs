@@ -30,6 +30,15 @@ pub struct NetOptions {
     pub dns_upstreams: Vec<SocketAddr>,
     /// Put the UDP probe at /bin/net-probe.
     pub with_probe: bool,
+    /// A user network's switch socket (`--switch`).
+    pub switch: Option<PathBuf>,
+    /// The container's address, A.B.C.D/NN (`--ip`).
+    pub ip: Option<String>,
+    /// The gateway and DNS address (`--gateway`); also written to /etc/resolv.conf.
+    pub gateway: Option<String>,
+    /// NAME=IP names the DNS server answers (`--name`).
+    pub names: Vec<String>,
+    pub internal: bool,
 }
 
 /// A published port as the helper reported it.
@@ -89,6 +98,16 @@ pub fn prepare_bundle(sandbox: &Sandbox, script: &str, options: &NetOptions) -> 
                 serde_json::json!("0 0"),
             );
     });
+    if let Some(gateway) = &options.gateway {
+        let path = bundle.rootfs().join("etc/resolv.conf");
+        let _ = std::fs::remove_file(&path);
+        fsutil::write_file(
+            &path,
+            format!("nameserver {gateway}\n"),
+            0o644,
+            sandbox.user(),
+        );
+    }
     if options.with_probe {
         let path = bundle.rootfs().join("bin/net-probe");
         let bytes = std::fs::read(probe_binary()).expect("read the probe binary");
@@ -127,6 +146,25 @@ pub fn helper_args(pid: i32, options: &NetOptions) -> Vec<String> {
     }
     if options.no_icmp_forward {
         args.push("--no-icmp-forward".into());
+    }
+    if let Some(switch) = &options.switch {
+        args.push("--switch".into());
+        args.push(switch.display().to_string());
+    }
+    if let Some(ip) = &options.ip {
+        args.push("--ip".into());
+        args.push(ip.clone());
+    }
+    if let Some(gateway) = &options.gateway {
+        args.push("--gateway".into());
+        args.push(gateway.clone());
+    }
+    for name in &options.names {
+        args.push("--name".into());
+        args.push(name.clone());
+    }
+    if options.internal {
+        args.push("--internal".into());
     }
     for upstream in &options.dns_upstreams {
         args.push("--dns-upstream".into());

@@ -1,0 +1,145 @@
+//! Which frames from a container's tap go to its network's switch and which to its own
+//! stack. The stack is the gateway and DNS server (MAC [`GATEWAY_MAC`]) and carries all
+//! traffic to the outside; the switch carries traffic to the other members, which the
+//! container finds by ARP. So: frames to the gateway's MAC stay in the stack; frames
+//! to any other unicast MAC are for a peer; an ARP request goes to the stack when it
+//! asks for the gateway or DNS address and to the switch when it asks for another
+//! address of the subnet; other broadcast and multicast frames go to both (the stack
+//! ignores what does not concern it).
+
+use crate::config::NetConfig;
+use crate::frame::{self, Frame};
+use crate::stack::GATEWAY_MAC;
+
+/// Where a frame from the container goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub stack: bool,
+    pub switch: bool,
+}
+
+const STACK: Route = Route {
+    stack: true,
+    switch: false,
+};
+const SWITCH: Route = Route {
+    stack: false,
+    switch: true,
+};
+const BOTH: Route = Route {
+    stack: true,
+    switch: true,
+};
+
+/// Decides where the Ethernet frame `bytes` (no virtio-net header) goes.
+pub fn route(config: &NetConfig, bytes: &[u8]) -> Route {
+    let Some(dst) = bytes.get(..6) else {
+        return STACK; // counted as malformed there
+    };
+    if dst == GATEWAY_MAC.as_bytes() {
+        return STACK;
+    }
+    if dst[0] & 1 == 0 {
+        return SWITCH;
+    }
+    match frame::inspect(bytes) {
+        Frame::ArpRequest { target } if target == config.gateway_ip || target == config.dns_ip => {
+            STACK
+        }
+        Frame::ArpRequest { target } if config.in_subnet(target) => SWITCH,
+        Frame::ArpRequest { .. } | Frame::Malformed => STACK,
+        _ => BOTH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    use smoltcp::wire::{
+        ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+        EthernetRepr,
+    };
+
+    const CONTAINER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+
+    fn network() -> NetConfig {
+        NetConfig {
+            container_ip: Ipv4Addr::new(10, 89, 1, 2),
+            gateway_ip: Ipv4Addr::new(10, 89, 1, 1),
+            dns_ip: Ipv4Addr::new(10, 89, 1, 1),
+            ..NetConfig::default()
+        }
+    }
+
+    fn arp_request(target: Ipv4Addr) -> Vec<u8> {
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: CONTAINER_MAC,
+            source_protocol_addr: Ipv4Addr::new(10, 89, 1, 2),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: target,
+        };
+        let eth = EthernetRepr {
+            src_addr: CONTAINER_MAC,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EthernetProtocol::Arp,
+        };
+        let mut bytes = vec![0; eth.buffer_len() + arp.buffer_len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        eth.emit(&mut frame);
+        arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+        bytes
+    }
+
+    fn ipv4_to(dst: EthernetAddress) -> Vec<u8> {
+        let mut bytes = vec![0; 14 + 20];
+        bytes[..6].copy_from_slice(dst.as_bytes());
+        bytes[6..12].copy_from_slice(CONTAINER_MAC.as_bytes());
+        bytes[12..14].copy_from_slice(&[0x08, 0x00]);
+        bytes[14] = 0x45;
+        bytes[16..18].copy_from_slice(&20u16.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn arp_for_the_gateway_stays_and_arp_for_a_peer_goes_to_the_switch() {
+        let config = network();
+        assert_eq!(
+            route(&config, &arp_request(Ipv4Addr::new(10, 89, 1, 1))),
+            STACK
+        );
+        assert_eq!(
+            route(&config, &arp_request(Ipv4Addr::new(10, 89, 1, 3))),
+            SWITCH
+        );
+        // Gratuitous ARP announces the container to its peers.
+        assert_eq!(
+            route(&config, &arp_request(Ipv4Addr::new(10, 89, 1, 2))),
+            SWITCH
+        );
+        // Outside the subnet: nobody answers, the stack drops it.
+        assert_eq!(
+            route(&config, &arp_request(Ipv4Addr::new(192, 0, 2, 1))),
+            STACK
+        );
+    }
+
+    #[test]
+    fn unicast_follows_the_destination_mac() {
+        let config = network();
+        assert_eq!(route(&config, &ipv4_to(GATEWAY_MAC)), STACK);
+        assert_eq!(route(&config, &ipv4_to(PEER_MAC)), SWITCH);
+    }
+
+    #[test]
+    fn other_broadcast_and_multicast_go_to_both() {
+        let config = network();
+        assert_eq!(route(&config, &ipv4_to(EthernetAddress::BROADCAST)), BOTH);
+        let multicast = EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 0xfb]);
+        assert_eq!(route(&config, &ipv4_to(multicast)), BOTH);
+        assert_eq!(route(&config, &[0xff; 3]), STACK);
+    }
+}
