@@ -10,6 +10,7 @@ pub mod ids;
 pub mod images;
 pub mod logs;
 pub mod mounts;
+pub mod networks;
 pub mod record;
 pub mod restart;
 pub mod security;

@@ -57,6 +57,9 @@ pub struct RunConfig {
     /// `-p` specs as given (`[IP:]HOSTPORT:CONTAINERPORT[/PROTO]`).
     #[serde(default)]
     pub publish: Vec<String>,
+    /// `--network-alias`: more names other members of its network find it by.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
     /// `--dns` servers written to the container's resolv.conf.
     #[serde(default)]
     pub dns: Vec<String>,

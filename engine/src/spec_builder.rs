@@ -195,18 +195,14 @@ fn set_network(spec: &mut Spec, mode: &str) -> Result<()> {
     namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Network);
     match mode {
         "host" => {}
-        // `bridge` (Docker's default): a network namespace of its own whose eth0
-        // the supervisor serves with burrow's userspace network.
-        "none" | "bridge" | "" => {
+        // `bridge` (Docker's default), a user-defined network, or `none`: a
+        // network namespace of its own (the supervisor serves its eth0, except
+        // with `none`). Whether a user network exists is checked by `create`.
+        _ => {
             let mut ns = LinuxNamespace::default();
             ns.set_typ(LinuxNamespaceType::Network);
             namespaces.push(ns);
             own_sysfs(spec);
-        }
-        other => {
-            return Err(EngineError::Other(format!(
-                "network {other:?} not found (available: bridge, host, none)"
-            )))
         }
     }
     if let Some(linux) = spec.linux_mut() {

@@ -26,6 +26,7 @@ use burrow_runtime::StartTrigger;
 use crate::attach::{self, server::AttachServer};
 use crate::error::{EngineError, Result};
 use crate::logs::{log_path, LogWriter};
+use crate::networks;
 use crate::record::ContainerStatus;
 use crate::store::Store;
 use stdio::Stdio;
@@ -64,6 +65,7 @@ pub fn supervise(store: &Store, id: &str, wait_for_attach: bool) -> Result<i32> 
 /// What stays in place across the container's runs (restarts): its root
 /// filesystem, network namespace, log and attach socket.
 struct Held {
+    user_network: Option<network::UserNetwork>,
     bundle: PathBuf,
     runtime_root: PathBuf,
     netns: Option<PathBuf>,
@@ -98,7 +100,25 @@ fn run(
     } else {
         None
     };
+    let user_network = match &netns {
+        Some(_) if !networks::BUILTIN.contains(&record.config.network.as_str()) => {
+            let joined = network::UserNetwork::join(store, id, &record.name, &record.config)?;
+            let hostname = burrow_runtime::spec::oci::Spec::load(bundle.join("config.json"))
+                .ok()
+                .and_then(|spec| spec.hostname().clone())
+                .unwrap_or_default();
+            crate::container::etc_files::rewrite_for_network(
+                &dir,
+                &record.config,
+                &hostname,
+                joined.addresses()?,
+            )?;
+            Some(joined)
+        }
+        _ => None,
+    };
     let held = Held {
+        user_network,
         logs: LogWriter::create(&log_path(&dir))?,
         attach: Arc::new(AttachServer::listen(&attach::socket_path(store, id))?),
         runtime_root: store.runtime_root(),
@@ -132,6 +152,9 @@ fn run(
     };
     if let Some(rootfs) = rootfs {
         rootfs.unmount();
+    }
+    if let Some(user_network) = &held.user_network {
+        user_network.leave(store, id);
     }
     if record.config.auto_remove {
         let _ = store.remove_record(id);
@@ -234,7 +257,12 @@ fn attach_and_start(
     ready: &mut Option<std::fs::File>,
 ) -> Result<Running> {
     let network = match (ports, &held.netns) {
-        (Some(ports), Some(netns)) => Some(network::attach(netns, container.state.pid, ports)?),
+        (Some(ports), Some(netns)) => Some(network::attach(
+            netns,
+            container.state.pid,
+            ports,
+            held.user_network.as_ref(),
+        )?),
         _ => None,
     };
     let pumps = stdio.connect(&held.attach, &held.logs)?;

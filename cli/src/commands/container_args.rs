@@ -62,6 +62,9 @@ pub struct ContainerArgs {
     /// Network: bridge (a network of its own, the default), host or none.
     #[arg(long, visible_alias = "net", default_value = "bridge")]
     pub network: String,
+    /// More names other containers on a user-defined network find this one by.
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Publish a container's port to the host: [IP:][HOSTPORT:]CONTAINERPORT[/PROTO].
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
@@ -211,6 +214,7 @@ impl ContainerArgs {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
+            network_aliases: self.network_alias.clone(),
             security_opt: self.security_opt.clone(),
             privileged: self.privileged,
             ulimits: self.ulimit.clone(),

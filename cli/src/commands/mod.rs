@@ -16,6 +16,7 @@ mod kill;
 mod logs;
 mod man;
 pub mod net;
+mod network;
 mod network_switch;
 pub mod oci;
 pub mod overlay;
@@ -78,6 +79,9 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::Command),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::Command),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
     /// Manage images (ls, inspect, rm, tag, pull, push, load, save, import, prune, history).
@@ -215,6 +219,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Completion(a) => completion::run(a),
         Command::Man(a) => man::run(a),
         Command::Volume(c) => volume::run(root, c),
+        Command::Network(c) => network::run(root, c),
         Command::Supervise {
             id,
             wait_for_attach,
@@ -291,6 +296,16 @@ fn daemon_result(action: impl FnOnce() -> anyhow::Result<i32>) -> anyhow::Result
             Ok(1)
         }
     }
+}
+
+/// Asks `question` with Docker's `[y/N]` on the terminal; whether the answer was yes.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::{BufRead, Write};
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// The store for `--root`.

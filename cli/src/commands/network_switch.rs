@@ -16,6 +16,8 @@ pub struct NetworkSwitchArgs {
 }
 
 pub fn main(args: NetworkSwitchArgs) -> i32 {
+    // Started as /proc/self/exe: name the process for ps and top.
+    let _ = nix::sys::prctl::set_name(c"burrow-switch");
     match burrow_net::switch::serve(&args.socket, Duration::from_secs(args.idle_exit)) {
         Ok(()) => 0,
         Err(error) => {

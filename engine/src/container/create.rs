@@ -18,6 +18,11 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
     if config.args.is_empty() {
         return Err(EngineError::Other("no command given".into()));
     }
+    if !crate::networks::BUILTIN.contains(&config.network.as_str()) {
+        let network = crate::networks::find(store, &config.network)?;
+        // Stored by name: `network rm` and DNS go by the name.
+        config.network = network.name;
+    }
     for spec in &config.publish {
         burrow_net::parse_publish(spec).map_err(|e| EngineError::Other(e.to_string()))?;
     }

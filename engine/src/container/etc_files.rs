@@ -4,7 +4,7 @@
 //! stack (which forwards to the host's resolvers); `--dns` names others;
 //! `--network host` and `none` see the host's resolvers.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use burrow_net::NetConfig;
@@ -17,10 +17,16 @@ use crate::record::RunConfig;
 pub fn add(spec: &mut Spec, dir: &Path, config: &RunConfig) -> Result<()> {
     let hostname = spec.hostname().clone().unwrap_or_default();
     let own_network = config.network != "host" && config.network != "none";
+    let net = NetConfig::default();
+    let addresses = own_network.then_some(Addresses {
+        container: net.container_ip,
+        gateway: net.gateway_ip,
+        dns: net.dns_ip,
+    });
     let files = [
         ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts(config, &hostname, own_network)?),
-        ("resolv.conf", resolv_conf(config, own_network)?),
+        ("hosts", hosts(config, &hostname, addresses)?),
+        ("resolv.conf", resolv_conf(config, addresses)?),
     ];
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     for (name, content) in files {
@@ -37,28 +43,50 @@ pub fn add(spec: &mut Spec, dir: &Path, config: &RunConfig) -> Result<()> {
     Ok(())
 }
 
-fn hosts(config: &RunConfig, hostname: &str, own_network: bool) -> Result<String> {
+/// The container's addresses on a network of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses {
+    pub container: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+    pub dns: Ipv4Addr,
+}
+
+/// Rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir` (already mounted in
+/// the container) for the address its supervisor got on a user network.
+pub fn rewrite_for_network(
+    dir: &Path,
+    config: &RunConfig,
+    hostname: &str,
+    addresses: Addresses,
+) -> Result<()> {
+    let files = [
+        ("hosts", hosts(config, hostname, Some(addresses))?),
+        ("resolv.conf", resolv_conf(config, Some(addresses))?),
+    ];
+    for (name, content) in files {
+        let path = dir.join(name);
+        // In place: the file is bind-mounted, a rename would not be seen.
+        std::fs::write(&path, content).context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn hosts(config: &RunConfig, hostname: &str, own: Option<Addresses>) -> Result<String> {
     if config.network == "host" {
         let mut text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         append_added_hosts(&mut text, config, None)?;
         return Ok(text);
     }
-    let net = NetConfig::default();
     let mut text = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n",
     );
-    if own_network {
-        text.push_str(&format!("{}\t{hostname}\n", net.container_ip));
-    } else {
-        text.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    match own {
+        Some(addresses) => text.push_str(&format!("{}\t{hostname}\n", addresses.container)),
+        None => text.push_str(&format!("127.0.1.1\t{hostname}\n")),
     }
-    append_added_hosts(
-        &mut text,
-        config,
-        own_network.then_some(net.gateway_ip.into()),
-    )?;
+    append_added_hosts(&mut text, config, own.map(|a| a.gateway.into()))?;
     Ok(text)
 }
 
@@ -94,7 +122,7 @@ fn append_added_hosts(
     Ok(())
 }
 
-fn resolv_conf(config: &RunConfig, own_network: bool) -> Result<String> {
+fn resolv_conf(config: &RunConfig, own: Option<Addresses>) -> Result<String> {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut servers = Vec::new();
     for server in &config.dns {
@@ -106,10 +134,9 @@ fn resolv_conf(config: &RunConfig, own_network: bool) -> Result<String> {
         servers.push(address.to_string());
     }
     if servers.is_empty() {
-        if own_network {
-            servers.push(NetConfig::default().dns_ip.to_string());
-        } else {
-            return Ok(host);
+        match own {
+            Some(addresses) => servers.push(addresses.dns.to_string()),
+            None => return Ok(host),
         }
     }
     let mut text: String = host

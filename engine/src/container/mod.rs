@@ -4,7 +4,7 @@ mod attach_mounts;
 mod copy;
 mod create;
 mod diff;
-mod etc_files;
+pub mod etc_files;
 mod exec;
 pub mod from_image;
 mod kill;

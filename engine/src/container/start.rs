@@ -37,6 +37,12 @@ pub fn start_attached(
         return Ok(record.clone());
     }
     reset_run_state(store, &record.id)?;
+    if !crate::networks::BUILTIN.contains(&record.config.network.as_str()) {
+        // Started from here, in the host's namespaces, so that it outlives
+        // this container's supervisor.
+        let network = crate::networks::find(store, &record.config.network)?;
+        crate::networks::switch::ensure_running(store, &network, program)?;
+    }
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| EngineError::Other(format!("cannot create a pipe: {e}")))?;
     let log = store.container_dir(&record.id).join("supervisor.log");

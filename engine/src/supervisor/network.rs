@@ -3,8 +3,10 @@
 //! stack on a thread of the supervisor (NAT to host sockets, DNS forwarding,
 //! published ports), until the container's init exits.
 
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use burrow_net::publish::bind_published;
@@ -15,8 +17,14 @@ use burrow_runtime::spec::oci::{LinuxNamespace, LinuxNamespaceType, Spec};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
+use burrow_net::NameSource;
+
+use crate::container::etc_files::Addresses;
 use crate::error::{EngineError, IoContext, Result};
+use crate::networks::members::{self, MemberNames};
+use crate::networks::{self, NetworkRecord};
 use crate::record::RunConfig;
+use crate::store::Store;
 
 /// Whether `config` asks for a network served by the supervisor.
 pub fn is_served(config: &RunConfig) -> bool {
@@ -63,13 +71,77 @@ pub struct RunningNetwork {
     thread: JoinHandle<()>,
 }
 
+/// The container's place on a user-defined network: its address, the
+/// network's switch and its members' names.
+pub struct UserNetwork {
+    pub network: NetworkRecord,
+    pub ip: Ipv4Addr,
+    pub switch: PathBuf,
+    pub names: Arc<MemberNames>,
+}
+
+impl UserNetwork {
+    /// Registers container `id` on its network (`config.network`, a user
+    /// network) under its name, aliases and short id.
+    pub fn join(store: &Store, id: &str, name: &str, config: &RunConfig) -> Result<UserNetwork> {
+        let network = networks::find(store, &config.network)?;
+        let mut names = vec![name.to_string(), id[..12.min(id.len())].to_string()];
+        names.extend(config.network_aliases.iter().cloned());
+        let ip = members::join(store, &network, id, names)?;
+        Ok(UserNetwork {
+            switch: networks::switch::socket_path(store, &network),
+            names: Arc::new(MemberNames::new(store, &network.name)),
+            ip,
+            network,
+        })
+    }
+
+    pub fn leave(&self, store: &Store, id: &str) {
+        members::leave(store, &self.network.name, id);
+    }
+
+    pub fn addresses(&self) -> Result<Addresses> {
+        let gateway = self.network.gateway_ip()?;
+        Ok(Addresses {
+            container: self.ip,
+            gateway,
+            dns: gateway,
+        })
+    }
+
+    fn configure(&self, config: &mut NetConfig) -> Result<()> {
+        let (_, prefix_len) = self.network.prefix()?;
+        let gateway = self.network.gateway_ip()?;
+        config.container_ip = self.ip;
+        config.prefix_len = prefix_len;
+        config.gateway_ip = gateway;
+        config.dns_ip = gateway;
+        // Every member would get the same IPv6 address: IPv4 only here.
+        config.ipv6 = false;
+        config.switch = Some(self.switch.clone());
+        let names: Arc<dyn NameSource> = self.names.clone();
+        config.names = Some(names);
+        config.internal = self.network.internal;
+        Ok(())
+    }
+}
+
 /// Creates `eth0` in the network namespace pinned at `namespace` and serves
-/// it until process `pid` (the container's init) exits.
-pub fn attach(namespace: &Path, pid: i32, ports: Vec<BoundPort>) -> Result<RunningNetwork> {
-    let config = NetConfig {
+/// it until process `pid` (the container's init) exits; on `user`'s switch
+/// when it is on a user-defined network.
+pub fn attach(
+    namespace: &Path,
+    pid: i32,
+    ports: Vec<BoundPort>,
+    user: Option<&UserNetwork>,
+) -> Result<RunningNetwork> {
+    let mut config = NetConfig {
         publish: ports.iter().map(BoundPort::mapping).collect(),
         ..NetConfig::default()
     };
+    if let Some(user) = user {
+        user.configure(&mut config)?;
+    }
     let tap_config = TapConfig {
         name: "eth0".into(),
         mtu: config.mtu,

@@ -1,0 +1,247 @@
+//! `burrow network create|ls|inspect|rm|prune`: user-defined networks, on
+//! which containers reach each other by name, apart from other networks.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use burrow_engine::networks::{self, CreateRequest, NetworkRecord};
+use burrow_engine::ContainerStatus;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a network (prints its id).
+    Create(CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show networks as JSON.
+    Inspect(InspectArgs),
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove every user-defined network no container uses.
+    Prune(PruneArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    /// Driver (only bridge).
+    #[arg(short, long)]
+    driver: Option<String>,
+    /// Subnet in CIDR form (default: the first free 10.89.N.0/24).
+    #[arg(long)]
+    subnet: Option<String>,
+    /// Gateway address (default: the subnet's first).
+    #[arg(long)]
+    gateway: Option<String>,
+    /// No access to anything outside the network.
+    #[arg(long)]
+    internal: bool,
+    /// Set metadata (KEY=VALUE).
+    #[arg(long)]
+    label: Vec<String>,
+    name: String,
+}
+
+#[derive(clap::Args)]
+pub struct LsArgs {
+    /// Only the ids.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Don't truncate the ids.
+    #[arg(long)]
+    no_trunc: bool,
+    /// name=… or driver=… (substring for name, as Docker's).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// json, or a template such as '{{.Name}}'.
+    #[arg(long)]
+    format: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Do not ask.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Exits 1 on errors, as Docker's network commands do.
+pub fn run(root: Option<&std::path::Path>, command: Command) -> Result<i32> {
+    let store = super::store(root)?;
+    let result = match command {
+        Command::Create(a) => create(&store, a),
+        Command::Ls(a) => ls(&store, a),
+        Command::Inspect(a) => inspect(&store, a),
+        Command::Rm(a) => rm(&store, a),
+        Command::Prune(a) => prune(&store, a),
+    };
+    result.or_else(|e| {
+        eprintln!("burrow: error: {e:#}");
+        Ok(1)
+    })
+}
+
+fn create(store: &burrow_engine::Store, args: CreateArgs) -> Result<i32> {
+    let labels = args
+        .label
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let record = networks::create(
+        store,
+        &CreateRequest {
+            name: args.name,
+            subnet: args.subnet,
+            gateway: args.gateway,
+            internal: args.internal,
+            labels,
+            driver: args.driver,
+        },
+    )?;
+    println!("{}", record.id);
+    Ok(0)
+}
+
+fn ls(store: &burrow_engine::Store, args: LsArgs) -> Result<i32> {
+    let mut list = networks::list(store)?;
+    for filter in &args.filter {
+        let (key, value) = filter.split_once('=').unwrap_or((filter, ""));
+        match key {
+            "name" => list.retain(|n| n.name.contains(value)),
+            "driver" => list.retain(|n| n.driver == value),
+            "id" => list.retain(|n| n.id.starts_with(value)),
+            _ => bail!("invalid filter {filter:?}"),
+        }
+    }
+    let id = |n: &NetworkRecord| -> String {
+        match args.no_trunc {
+            true => n.id.clone(),
+            false => n.id[..12].to_string(),
+        }
+    };
+    if args.quiet {
+        for n in &list {
+            println!("{}", id(n));
+        }
+        return Ok(0);
+    }
+    if let Some(format) = &args.format {
+        for n in &list {
+            let row = serde_json::json!({
+                "ID": id(n), "Name": n.name, "Driver": n.driver, "Scope": "local",
+                "Internal": n.internal, "CreatedAt": n.created,
+            });
+            match format.as_str() {
+                "json" => println!("{row}"),
+                template => println!("{}", super::ps::render(template, &row)?),
+            }
+        }
+        return Ok(0);
+    }
+    let width = list.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4) + 3;
+    println!(
+        "{:<15}{:<width$}{:<10}SCOPE",
+        "NETWORK ID", "NAME", "DRIVER"
+    );
+    for n in &list {
+        println!("{:<15}{:<width$}{:<10}local", id(n), n.name, n.driver);
+    }
+    Ok(0)
+}
+
+fn inspect(store: &burrow_engine::Store, args: InspectArgs) -> Result<i32> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for reference in &args.networks {
+        match networks::find(store, reference) {
+            Ok(n) => out.push(docker_json(store, &n)?),
+            Err(e) => {
+                eprintln!("burrow: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn docker_json(store: &burrow_engine::Store, n: &NetworkRecord) -> Result<serde_json::Value> {
+    let members = networks::members::read_members(&networks::members::members_dir(store, &n.name));
+    let mut containers = BTreeMap::new();
+    for c in networks::users(store, &n.name)? {
+        if c.status != ContainerStatus::Running {
+            continue;
+        }
+        let address = members
+            .iter()
+            .find(|m| m.container_id == c.id)
+            .map(|m| format!("{}/{}", m.ip, n.prefix().map(|p| p.1).unwrap_or(24)))
+            .unwrap_or_default();
+        containers.insert(
+            c.id.clone(),
+            serde_json::json!({"Name": c.name, "IPv4Address": address, "IPv6Address": ""}),
+        );
+    }
+    let config = match n.subnet.is_empty() {
+        true => serde_json::json!([]),
+        false => serde_json::json!([{"Subnet": n.subnet, "Gateway": n.gateway}]),
+    };
+    Ok(serde_json::json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": n.internal,
+        "Attachable": false,
+        "Containers": containers,
+        "Options": {},
+        "Labels": n.labels,
+    }))
+}
+
+fn rm(store: &burrow_engine::Store, args: RmArgs) -> Result<i32> {
+    let mut failed = false;
+    for reference in &args.networks {
+        match networks::remove(store, reference) {
+            Ok(_) => println!("{reference}"),
+            Err(e) => {
+                eprintln!("burrow: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn prune(store: &burrow_engine::Store, args: PruneArgs) -> Result<i32> {
+    if !args.force && !super::confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?")? {
+        return Ok(0);
+    }
+    let removed = networks::prune(store)?;
+    if !removed.is_empty() {
+        println!("Deleted Networks:");
+        for name in removed {
+            println!("{name}");
+        }
+    }
+    Ok(0)
+}
