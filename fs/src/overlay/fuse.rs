@@ -31,6 +31,8 @@ struct DirStream {
     dir_layers: Vec<usize>,
     entries: Vec<ListedEntry>,
     parent: u64,
+    /// Whether the snapshot was taken (by the first read).
+    listed: bool,
     served: bool,
 }
 
@@ -59,17 +61,20 @@ impl OverlayFs {
         }
     }
 
+    /// Opens a handle without listing: the kernel often serves the reads from its
+    /// own cache of the directory, so the snapshot is taken by the first read.
     fn open_dir(&self, ino: u64) -> FsResult<u64> {
-        let (path, dir_layers, entries) = self.core.list(ino)?;
+        self.core.check_dir(ino)?;
         let parent = self.parent_of(ino);
         let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
         lock(&self.dirs).insert(
             fh,
             Arc::new(Mutex::new(DirStream {
-                path,
-                dir_layers,
-                entries,
+                path: PathBuf::new(),
+                dir_layers: Vec::new(),
+                entries: Vec::new(),
                 parent,
+                listed: false,
                 served: false,
             })),
         );
@@ -85,14 +90,134 @@ impl OverlayFs {
     }
 
     fn refresh(&self, ino: u64, stream: &mut DirStream, offset: u64) -> FsResult<()> {
-        if offset == 0 && stream.served {
+        if !stream.listed || (offset == 0 && stream.served) {
             let (path, dir_layers, entries) = self.core.list(ino)?;
             stream.path = path;
             stream.dir_layers = dir_layers;
             stream.entries = entries;
+            stream.listed = true;
         }
         stream.served = true;
         Ok(())
+    }
+
+    /// Fills one readdir or readdirplus reply from the handle's snapshot, from
+    /// `offset` on: `.` and `..` first, then the merged entries. For readdirplus each
+    /// entry is also looked up (attributes, a lookup count), so the kernel needs no
+    /// LOOKUP of its own when the names are then stat'ed.
+    fn fill_dir<R: DirReply>(&self, ino: u64, fh: u64, offset: u64, reply: &mut R) -> FsResult<()> {
+        let stream = self.stream(fh)?;
+        let mut stream = lock(&stream);
+        self.refresh(ino, &mut stream, offset)?;
+        let dots = [(ino, "."), (stream.parent, "..")];
+        let mut position = offset as usize;
+        while position < dots.len() {
+            let (number, name) = dots[position];
+            let item = DirItem {
+                ino: number,
+                next: position as u64 + 1,
+                kind: FileType::Directory,
+                name: OsStr::new(name),
+            };
+            // The kernel takes no entry or attributes from `.` and `..`.
+            if reply.add(&item, None) {
+                return Ok(());
+            }
+            position += 1;
+        }
+        let start = position - dots.len();
+        for (i, entry) in stream.entries.iter().enumerate().skip(start) {
+            let item = DirItem {
+                ino: entry.ino,
+                next: (i + dots.len() + 1) as u64,
+                kind: entry.kind,
+                name: &entry.name,
+            };
+            if !R::PLUS {
+                if reply.add(&item, None) {
+                    break;
+                }
+                continue;
+            }
+            let found = match self
+                .core
+                .lookup_listed(ino, &stream.path, &stream.dir_layers, entry)
+            {
+                Ok(found) => found,
+                Err(_) => continue, // vanished since the snapshot
+            };
+            let number = found.0.ino.0;
+            if reply.add(&item, Some(found)) {
+                // Not sent: undo the lookup it counted.
+                self.core.forget(number, 1);
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a directory reply.
+struct DirItem<'a> {
+    ino: u64,
+    /// The offset the kernel asks for to continue after this entry.
+    next: u64,
+    kind: FileType,
+    name: &'a OsStr,
+}
+
+/// The two directory replies, so one listing loop serves both.
+trait DirReply {
+    /// Whether entries carry looked-up attributes (readdirplus).
+    const PLUS: bool;
+    /// Adds an entry; true when the reply is full and the entry was not added.
+    fn add(&mut self, item: &DirItem, found: Option<(fuser::FileAttr, u64, Duration)>) -> bool;
+}
+
+impl DirReply for ReplyDirectory {
+    const PLUS: bool = false;
+
+    fn add(&mut self, item: &DirItem, _found: Option<(fuser::FileAttr, u64, Duration)>) -> bool {
+        ReplyDirectory::add(self, INodeNo(item.ino), item.next, item.kind, item.name)
+    }
+}
+
+impl DirReply for ReplyDirectoryPlus {
+    const PLUS: bool = true;
+
+    fn add(&mut self, item: &DirItem, found: Option<(fuser::FileAttr, u64, Duration)>) -> bool {
+        let (attr, generation, ttl) =
+            found.unwrap_or_else(|| (placeholder_attr(item.ino, item.kind), 0, Duration::ZERO));
+        ReplyDirectoryPlus::add(
+            self,
+            attr.ino,
+            item.next,
+            item.name,
+            &ttl,
+            &attr,
+            Generation(generation),
+        )
+    }
+}
+
+/// Attributes that carry nothing: negative entries, and `.`/`..` in readdirplus.
+fn placeholder_attr(ino: u64, kind: FileType) -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(ino),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
     }
 }
 
@@ -146,23 +271,7 @@ impl Filesystem for OverlayFs {
             Err(Errno::NOENT) => {
                 // A negative entry: the kernel remembers the name is absent.
                 let ttl = self.core.ttls.upper;
-                let attr = fuser::FileAttr {
-                    ino: INodeNo(0),
-                    size: 0,
-                    blocks: 0,
-                    atime: SystemTime::UNIX_EPOCH,
-                    mtime: SystemTime::UNIX_EPOCH,
-                    ctime: SystemTime::UNIX_EPOCH,
-                    crtime: SystemTime::UNIX_EPOCH,
-                    kind: FileType::RegularFile,
-                    perm: 0,
-                    nlink: 0,
-                    uid: 0,
-                    gid: 0,
-                    rdev: 0,
-                    blksize: 0,
-                    flags: 0,
-                };
+                let attr = placeholder_attr(0, FileType::RegularFile);
                 reply.entry(&ttl, &attr, Generation(0));
             }
             other => reply_entry(reply, other),
@@ -410,8 +519,13 @@ impl Filesystem for OverlayFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // The kernel may keep the listing (CACHE_DIR) across opens (KEEP_CACHE): every
+        // change to a directory goes through the overlay, which makes the kernel drop
+        // its copy, and the lowers do not change under a mount. Warm walks then send
+        // no READDIR at all.
+        let flags = FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR;
         match self.open_dir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok(fh) => reply.opened(FileHandle(fh), flags),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -424,31 +538,10 @@ impl Filesystem for OverlayFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let stream = match self.stream(fh.0) {
-            Ok(s) => s,
-            Err(e) => return reply.error(e.into()),
-        };
-        let mut stream = lock(&stream);
-        if let Err(e) = self.refresh(ino.0, &mut stream, offset) {
-            return reply.error(e.into());
+        match self.fill_dir(ino.0, fh.0, offset, &mut reply) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e.into()),
         }
-        let dots = [(ino.0, "."), (stream.parent, "..")];
-        let mut position = offset;
-        while (position as usize) < dots.len() {
-            let (number, name) = dots[position as usize];
-            if reply.add(INodeNo(number), position + 1, FileType::Directory, name) {
-                return reply.ok();
-            }
-            position += 1;
-        }
-        let start = position as usize - dots.len();
-        for (i, entry) in stream.entries.iter().enumerate().skip(start) {
-            let next = (i + dots.len() + 1) as u64;
-            if reply.add(INodeNo(entry.ino), next, entry.kind, &entry.name) {
-                break;
-            }
-        }
-        reply.ok();
     }
 
     fn readdirplus(
@@ -459,62 +552,10 @@ impl Filesystem for OverlayFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let stream = match self.stream(fh.0) {
-            Ok(s) => s,
-            Err(e) => return reply.error(e.into()),
-        };
-        let mut stream = lock(&stream);
-        if let Err(e) = self.refresh(ino.0, &mut stream, offset) {
-            return reply.error(e.into());
+        match self.fill_dir(ino.0, fh.0, offset, &mut reply) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e.into()),
         }
-        let mut position = offset as usize;
-        // `.` and `..` carry attributes too but are not lookups.
-        while position < 2 {
-            let number = if position == 0 { ino.0 } else { stream.parent };
-            let name = if position == 0 { "." } else { ".." };
-            match self.core.getattr(number) {
-                Ok(attr) => {
-                    if reply.add(
-                        INodeNo(number),
-                        position as u64 + 1,
-                        name,
-                        &Duration::ZERO,
-                        &attr,
-                        Generation(0),
-                    ) {
-                        return reply.ok();
-                    }
-                }
-                Err(e) => return reply.error(e.into()),
-            }
-            position += 1;
-        }
-        let start = position - 2;
-        for i in start..stream.entries.len() {
-            let entry = &stream.entries[i];
-            let next = (i + 3) as u64;
-            let (attr, generation, ttl) =
-                match self
-                    .core
-                    .lookup_listed(ino.0, &stream.path, &stream.dir_layers, entry)
-                {
-                    Ok(found) => found,
-                    Err(_) => continue, // vanished since the snapshot
-                };
-            if reply.add(
-                attr.ino,
-                next,
-                &entry.name,
-                &ttl,
-                &attr,
-                Generation(generation),
-            ) {
-                // Not sent: undo the lookup it counted.
-                self.core.forget(attr.ino.0, 1);
-                break;
-            }
-        }
-        reply.ok();
     }
 
     fn releasedir(
