@@ -364,3 +364,60 @@ print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 4096, os.SEEK_HOLE) < 1 << 30)
         upper.blocks()
     );
 }
+
+#[test]
+fn rm_rf_of_lower_trees_leaves_exactly_the_whiteouts_needed() {
+    // Whiteouts are hard links to one shared empty file, directories listed from the
+    // kernel's cache, a ctime-only setattr after an unlink copies nothing up: the
+    // merged view must still match the kernel's, and the upper dir stay in OCI form.
+    let layers: &[&str] = &[
+        r#"
+        mkdir -p tree/a tree/mixed
+        for i in 1 2 3 4 5; do echo top$i > tree/a/t$i; done
+        echo keep > tree/mixed/keep
+        "#,
+        r#"
+        mkdir -p tree/a/deep tree/b tree/mixed
+        for i in 1 2 3 4 5; do echo low$i > tree/a/l$i; echo b$i > tree/b/f$i; done
+        echo d > tree/a/deep/f
+        echo gone > tree/mixed/gone
+        echo one > hard1 && ln hard1 hard2
+        "#,
+    ];
+    let sandbox = Sandbox::new("fs-rm-rf");
+    let seen = assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "rm-rf",
+            layers,
+            ops: r#"
+            step 'ls -R tree | wc -l; ls tree/a'
+            step 'rm -rf tree/a tree/b; ls -a tree'
+            step 'rm tree/mixed/gone; ls -a tree/mixed'
+            step 'rm hard1; cat hard2; ls'
+            step 'rm -rf tree; ls -a; test ! -e tree && echo no-tree'
+            step 'mkdir tree; ls -a tree'
+            "#,
+        },
+    );
+    let upper = seen.dir.join("u");
+    let names = |dir: &str| -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(upper.join(dir))
+            .unwrap_or_else(|e| panic!("cannot list upper {dir}: {e}"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        out.sort();
+        out
+    };
+    // The recreated tree hides every lower entry with one marker; nothing of the old
+    // tree's whiteouts is left in it.
+    assert_eq!(names("tree"), [".wh..wh..opq"]);
+    // hard2 was neither copied up nor touched by the unlink of hard1.
+    assert_eq!(
+        names("").iter().filter(|n| n.starts_with("hard")).count(),
+        0
+    );
+    assert!(upper.join(".wh.hard1").is_file(), "whiteout for hard1");
+    let whiteout = std::fs::metadata(upper.join(".wh.hard1")).unwrap();
+    assert_eq!(whiteout.len(), 0, "whiteouts are empty files");
+}
