@@ -8,7 +8,8 @@
 #                               # (made once with debootstrap, cached) split in 3 layers
 #
 # Knobs: BURROW (default target/release/burrow), RUNS (5), BENCH_FS_CACHE
-# (/tmp/burrow-bench-fs), SKIP_BIG=1 skips the 1 GiB write/read.
+# (/tmp/burrow-bench-fs), SKIP_BIG=1 skips the 1 GiB write/read, BURROW_BEFORE=<another
+# burrow binary> adds a "burrow-before" column (before/after a change, same run).
 # Needs: hyperfine, fuse-overlayfs, fuse3, python3, unshare (util-linux); /dev/fuse
 # usable by the caller. Runs everything inside one `unshare -Urm` so the kernel overlay
 # and both FUSE servers mount without privileges. Prints a table of medians and ratios
@@ -78,7 +79,7 @@ PY
     head -c 104857600 /dev/urandom >"$layers/l2/big100m"
   fi
   [ -f "$CACHE/untar-$TREE.tar" ] || tar -cf "$CACHE/untar-$TREE.tar" -C "$layers/l1" .
-  export BENCH_FS_INSIDE=1 BENCH_LAYERS="$layers" BURROW CACHE RUNS TREE
+  export BENCH_FS_INSIDE=1 BENCH_LAYERS="$layers" BURROW CACHE RUNS TREE BURROW_BEFORE
   exec unshare -Urm bash "$0" "$@"
 fi
 
@@ -88,6 +89,10 @@ work=$(mktemp -d "$CACHE/run.XXXXXX")
 trap 'for m in "$work"/*/m; do umount "$m" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
 ln -s "$BURROW" "$work/bin/burrow-overlay"
+if [ -n "${BURROW_BEFORE:-}" ]; then
+  mkdir -p "$work/bin-before"
+  ln -s "$BURROW_BEFORE" "$work/bin-before/burrow-overlay"
+fi
 lowers="$layers/l0:$layers/l1:$layers/l2"
 
 # The plain baseline: the merged tree as one ordinary directory.
@@ -108,12 +113,14 @@ mount_one() { # kind -> mounts $work/kind/m
     kernel) mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w,userxattr" "$d/m" ;;
     fuse-overlayfs) fuse-overlayfs -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
     burrow) "$work/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
+    burrow-before) "$work/bin-before/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
   esac
 }
 export -f mount_one
 export work lowers plain_src
 
 kinds=(plain kernel fuse-overlayfs burrow)
+[ -n "${BURROW_BEFORE:-}" ] && kinds+=(burrow-before)
 results="$work/results"
 mkdir -p "$results"
 
@@ -145,9 +152,9 @@ for kind in "${kinds[@]}"; do
     hyperfine --style none --warmup 1 --runs "$RUNS" --export-json "$results/$name.$kind.json" \
       --shell bash "$cmd" >/dev/null
   done
-  if [ "$kind" = burrow ] || [ "$kind" = fuse-overlayfs ]; then
-    pattern=$([ "$kind" = burrow ] && echo "burrow-overlay" || echo "fuse-overlayfs")
-    pid=$(pgrep -n -f "$pattern.*$work/$kind/m" || true)
+  if [ "$kind" != plain ] && [ "$kind" != kernel ]; then
+    pattern=$([ "$kind" = fuse-overlayfs ] && echo "fuse-overlayfs" || echo "burrow-overlay")
+    pid=$(pgrep -n -f "$pattern -o .*$work/$kind/m\$" || true)
     if [ -n "$pid" ]; then
       rss_note="$rss_note$kind server peak RSS after the walks: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')\n"
     fi
@@ -185,13 +192,16 @@ ops.sort(key=lambda o: order.index(o) if o in order else 99)
 def median(op, kind):
     with open(os.path.join(results, "%s.%s.json" % (op, kind))) as f:
         return json.load(f)["results"][0]["median"]
-print("%-16s" % "median (s)" + "".join("%16s" % k for k in kinds) + "%14s%14s%14s" % ("burrow/plain", "burrow/kern", "fuseovl/burrow"))
+extra = "burrow-before" in kinds
+print("%-16s" % "median (s)" + "".join("%16s" % k for k in kinds) + "%14s%14s%14s" % ("burrow/plain", "burrow/kern", "fuseovl/burrow")
+      + ("%14s" % "before/after" if extra else ""))
 def ratio(a, b):
     return "%14.2f" % (a / b) if b > 0.0005 else "%14s" % "-"
 for op in ops:
     t = {k: median(op, k) for k in kinds}
     print("%-16s" % op + "".join("%16.3f" % t[k] for k in kinds)
           + ratio(t["burrow"], t["plain"]) + ratio(t["burrow"], t["kernel"])
-          + ratio(t["fuse-overlayfs"], t["burrow"]))
+          + ratio(t["fuse-overlayfs"], t["burrow"])
+          + (ratio(t["burrow-before"], t["burrow"]) if extra else ""))
 PY
 printf "$rss_note"
