@@ -154,7 +154,7 @@ for kind in "${kinds[@]}"; do
   done
   if [ "$kind" != plain ] && [ "$kind" != kernel ]; then
     pattern=$([ "$kind" = fuse-overlayfs ] && echo "fuse-overlayfs" || echo "burrow-overlay")
-    pid=$(pgrep -n -f "$pattern -o .*$work/$kind/m\$" || true)
+    pid=$(pgrep -n -f "$pattern .*-o .*$work/$kind/m\$" || true)
     if [ -n "$pid" ]; then
       rss_note="$rss_note$kind server peak RSS after the walks: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')\n"
     fi
