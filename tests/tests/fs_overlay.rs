@@ -420,4 +420,7 @@ fn rm_rf_of_lower_trees_leaves_exactly_the_whiteouts_needed() {
     assert!(upper.join(".wh.hard1").is_file(), "whiteout for hard1");
     let whiteout = std::fs::metadata(upper.join(".wh.hard1")).unwrap();
     assert_eq!(whiteout.len(), 0, "whiteouts are empty files");
+    // ...all links to the shared one in the work dir, not an inode each.
+    use std::os::unix::fs::MetadataExt;
+    assert!(whiteout.nlink() >= 2, "whiteout is not the shared file");
 }

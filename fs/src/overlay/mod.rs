@@ -29,7 +29,9 @@
 //! `copy_file_range` over the data extents only (holes stay holes, reflinks where the
 //! filesystem can), xattrs, owner, mode, times — and renamed into place, so a crash
 //! leaves either no copy or a whole one. Removing a name that a lower layer has leaves a
-//! `.wh.NAME` whiteout; creating a directory where one was whited out makes it opaque.
+//! `.wh.NAME` whiteout (a hard link to one shared empty file in the work dir, so a
+//! whiteout costs a directory entry, not an inode); creating a directory where one was
+//! whited out makes it opaque.
 //!
 //! *Renaming directories* from lower layers works (fuse-overlayfs says EXDEV): the
 //! directory's merged tree is copied up whole and made opaque, then renamed in the
@@ -44,7 +46,8 @@
 //! *Caching and threads.* Every change goes through the overlay, so the kernel may cache
 //! entries and attributes for long (a day for lower entries, a second for upper ones),
 //! keep page cache across opens and use the writeback cache. Negative lookups are cached
-//! too. Requests are served by several threads, each on its own clone of the /dev/fuse
+//! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
+//! server only to open and close directories. Requests are served by several threads, each on its own clone of the /dev/fuse
 //! fd; namespace changes take one lock, reads, writes, lookups and listings do not.
 //!
 //! *Mounting.* Inside a user namespace that owns the mount namespace, the server mounts
