@@ -47,8 +47,9 @@
 //! entries and attributes for long (a day for lower entries, a second for upper ones),
 //! keep page cache across opens and use the writeback cache. Negative lookups are cached
 //! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
-//! server only to open and close directories. Requests are served by several threads, each on its own clone of the /dev/fuse
-//! fd; namespace changes take one lock, reads, writes, lookups and listings do not.
+//! server only to open and close directories. Requests are served by several threads,
+//! each on its own clone of the /dev/fuse fd; namespace changes take one lock, reads,
+//! writes, lookups and listings do not.
 //!
 //! *Mounting.* Inside a user namespace that owns the mount namespace, the server mounts
 //! FUSE itself through /dev/fuse (with `allow_other`, so every container uid can use
