@@ -93,6 +93,10 @@ enum Command {
     Pull(image::pull::Args),
     /// Upload an image to a registry (`image push`).
     Push(image::push::Args),
+    /// Log in to a registry (credentials kept 0600 in `$XDG_CONFIG_HOME/burrow/auth.json`).
+    Login(image::login::Args),
+    /// Forget the credentials of a registry.
+    Logout(image::logout::Args),
     /// Remove images (`image rm`).
     Rmi(image::rm::Args),
     /// Give an image another name (`image tag`).
@@ -203,6 +207,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Images(a) => return image::main(root, image::ImageCommand::Ls(a)),
         Command::Pull(a) => return image::main(root, image::ImageCommand::Pull(a)),
         Command::Push(a) => return image::main(root, image::ImageCommand::Push(a)),
+        Command::Login(a) => return image::report(image::login::run(a)),
+        Command::Logout(a) => return image::report(image::logout::run(a)),
         Command::Rmi(a) => return image::main(root, image::ImageCommand::Rm(a)),
         Command::Tag(a) => return image::main(root, image::ImageCommand::Tag(a)),
         Command::Load(a) => return image::main(root, image::ImageCommand::Load(a)),
