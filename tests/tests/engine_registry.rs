@@ -299,7 +299,7 @@ fn save_in_either_format_loads_back_with_the_same_id() {
         .burrow(["save", "--format", "tarball", "-o", "/dev/null", "bb:v1"])
         .run();
     out.assert_failure();
-    assert!(out.stderr.contains("oci-archive"), "{out}");
+    assert!(out.stderr.contains("'tarball'"), "{out}");
 }
 
 fn tar_names(sandbox: &Sandbox, path: &Path) -> Vec<String> {
@@ -353,6 +353,7 @@ fn a_plain_http_registry_needs_tls_verify_false_or_an_insecure_listing() {
         .run()
         .assert_success();
 
+    env.sandbox.make_dir("home/config/burrow");
     env.sandbox.write_file(
         "home/config/burrow/registries.json",
         serde_json::json!({"insecure-registries": [host]}).to_string(),
