@@ -50,6 +50,9 @@ pub fn commit(
     let name = options.name.as_deref().map(parse_reference).transpose()?;
     let images = image_store(store)?;
     let base = images.find_image(&record.config.image_id)?;
+    // Held while the layer is staged in the store's tmp/: a command that finds the
+    // store idle clears tmp/ when it takes the lock.
+    let _lock = images.lock_shared()?;
     let upper = store.container_dir(&record.id).join("upper");
     let staged = images.tmp_dir().join(format!(
         "commit-{}-{}.tar",
