@@ -182,8 +182,14 @@ fn system_prune_removes_what_nothing_uses() {
         .run();
     old.assert_success();
     let old_id = old.stdout_trimmed().to_string();
-    // The name moves to the new import: the first image is dangling.
-    e.sandbox.import_busybox("bb");
+    // The name moves to the new import (another config, so another id even within
+    // the same second): the first image is dangling.
+    let tar = e.sandbox.busybox_rootfs_tar();
+    e.burrow(["import", "-c", "ENV SECOND=1"])
+        .arg(&tar)
+        .arg("bb")
+        .run()
+        .assert_success();
     e.burrow(["run", "--name", "stopped", "-v", "/data", "bb", "true"])
         .run()
         .assert_success();
