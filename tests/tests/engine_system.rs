@@ -98,9 +98,12 @@ fn commit_makes_an_image_of_the_containers_changes() {
             "committed:v1",
         ])
         .run();
-    if out.success() {
-        assert!(out.stdout.contains("Tester"), "{out}");
-    }
+    out.assert_success();
+    assert_eq!(
+        out.stdout_trimmed(),
+        "Tester <t@example.com>|made by hand",
+        "{out}"
+    );
     let history = e.burrow(["history", "--no-trunc", "committed:v1"]).run();
     history.assert_success();
     assert!(history.stdout.contains("made by hand"), "{history}");
