@@ -51,6 +51,8 @@ path = sys.argv[1]; spec = json.load(open(path))
 spec["linux"]["namespaces"].append({"type": "network"})
 spec["root"]["readonly"] = False
 spec["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
+for caps in spec["process"].get("capabilities", {}).values():
+    caps.append("CAP_NET_RAW")  # busybox ping
 json.dump(spec, open(path, "w"))
 PY
 "${as_user[@]}" ln -s usr/lib "$work/bundle/rootfs/lib"
