@@ -32,7 +32,6 @@ use crate::store::Store;
 use stdio::Stdio;
 
 mod network;
-mod rootfs;
 mod stdio;
 
 /// The descriptor on which the supervisor reports readiness.
@@ -86,7 +85,7 @@ fn run(
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        let mounted = rootfs::mount(&dir, &record.config.layers)?;
+        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers)?;
         // Volumes get what the image has at their path on first use.
         crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
         Some(mounted)
@@ -292,14 +291,5 @@ fn update(
 /// (mounts made here never reach the host, and disappear with the process).
 fn enter_namespaces() -> Result<()> {
     crate::userns::enter(&crate::userns::IdMaps::for_current_user())?;
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| EngineError::Other(format!("cannot create a mount namespace: {e}")))?;
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| EngineError::Other(format!("cannot make / a slave mount: {e}")))
+    crate::overlay_rootfs::enter_private_mount_namespace()
 }
