@@ -10,10 +10,12 @@
 //! once (prune does, under the store's exclusive lock, keeping images in use).
 
 mod changes;
+mod commit;
 mod config;
 mod registry;
 mod rootfs;
 mod unpacker;
+mod usage;
 
 use std::io::{Read, Write};
 
@@ -25,10 +27,12 @@ use burrow_image::{Digest, ImageRecord, Platform, Reference};
 /// For callers that pull (`run` of a missing image): the progress types, and `Quiet`.
 pub use burrow_image::progress::{Progress, ProgressEvent, Quiet};
 pub use changes::apply_changes;
+pub use commit::{commit, CommitOptions};
 pub use config::{familiar_name, split_name, HistoryEntry, ImageConfig};
 pub use registry::{login, login_host, logout, RegistrySettings, INSECURE_REGISTRIES_VAR};
 pub use rootfs::{resolve_rootfs, ImageRootfs, ImageRunDefaults};
 pub use unpacker::FsUnpacker;
+pub use usage::{usage, ImageUsage};
 
 use crate::error::{EngineError, Result};
 
