@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Image pull + unpack from a local registry, side by side in one run:
-#   burrow (image/examples/pull: pull + unpack into a store)
+#   `burrow pull` (the CLI, release build: pull + unpack as the containers' root into
+#   its own --root store)
 #   vs rootless `podman pull` (vfs storage: pull + unpack)
 #   vs `skopeo copy docker:// oci:` (pull only, no unpack)
 # cold (empty store) and warm (everything already present), plus peak memory of a cold run.
@@ -14,12 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 runs=${1:-5}
-cargo build --release -p burrow-image --example pull --features testing >/dev/null 2>&1
 target=${CARGO_TARGET_DIR:-$repo/target}
+cargo build --release -p burrow >/dev/null 2>&1
 work=$(mktemp -d /tmp/burrow-bench-pull.XXXXXX)
 registry_pid=
 cleanup() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
+  [ -x "$work/burrow" ] && "${as_user[@]}" "$work/burrow" --root "$work/store" image prune -af \
+    >/dev/null 2>&1 || true
   "${as_user[@]}" podman --root "$work/podman" --runroot "$work/podman-run" --storage-driver vfs \
     unshare rm -rf "$work/podman" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -33,7 +36,7 @@ if [ "$(id -u)" = 0 ]; then
   chown "$user" "$work"
 fi
 run() { "${as_user[@]}" "$@"; }
-install -m 0755 "$target/release/examples/pull" "$work/burrow-pull"
+install -m 0755 "$target/release/burrow" "$work/burrow"
 
 # --- the image: a skopeo dir: layout with 4 gzip layers ---
 layout="$work/layout"; mkdir -p "$layout/rootfs/bin"
@@ -116,11 +119,14 @@ mkdir -p "$work/xdg" && chmod 700 "$work/xdg"
 export XDG_RUNTIME_DIR="$work/xdg" CONTAINERS_CONF="$work/containers.conf"
 podman="podman --root $work/podman --runroot $work/podman-run --storage-driver vfs"
 
-burrow_cold="$work/burrow-pull $work/store $ref"
+burrow_cold="$work/burrow --root $work/store pull -q $ref"
+# Layers hold files of subordinate ids: empty the store through burrow (as podman's own
+# rmi does for podman), not with rm -rf as the user.
+burrow_empty="$work/burrow --root $work/store image prune -af"
 podman_cold="$podman pull -q --tls-verify=false $ref"
 skopeo_cold="skopeo --insecure-policy copy -q --src-tls-verify=false docker://$ref oci:$work/oci"
 run hyperfine --runs "$runs" -N --export-json "$work/cold.json" \
-  --prepare "rm -rf $work/store" -n "burrow pull (cold)" "$burrow_cold" \
+  --prepare "$burrow_empty" -n "burrow pull (cold)" "$burrow_cold" \
   --prepare "sh -c '$podman rmi -af >/dev/null 2>&1 || true'" -n "podman pull (cold)" "$podman_cold" \
   --prepare "rm -rf $work/oci" -n "skopeo copy (cold, no unpack)" "$skopeo_cold" >&2
 echo "### cold: empty store"
@@ -143,6 +149,6 @@ peak() { # name, prepare, command
   kb=$(run /usr/bin/time -f %M sh -c "exec $3 >/dev/null 2>/dev/null" 2>&1 | tail -1)
   awk -v name="$1" -v kb="$kb" 'BEGIN { printf "| %s | %.1f |\n", name, kb / 1024 }'
 }
-peak "burrow pull" "rm -rf $work/store" "$burrow_cold"
+peak "burrow pull" "${as_user[*]} $burrow_empty" "$burrow_cold"
 peak "podman pull" "${as_user[*]} $podman rmi -af" "$podman_cold"
 peak "skopeo copy" "rm -rf $work/oci" "$skopeo_cold"

@@ -3,6 +3,8 @@
 //! as `burrow-overlay` it is the overlay filesystem with fuse-overlayfs's command line.
 
 mod commands;
+mod config;
+mod logger;
 mod oci_log;
 
 use clap::error::ErrorKind;
@@ -26,11 +28,32 @@ fn main() {
         commands::oci::main(argv)
     } else {
         match commands::Cli::try_parse_from(args) {
-            Ok(cli) => commands::dispatch(cli),
+            Ok(cli) => match settings() {
+                Ok(root) => commands::dispatch(cli.with_default_root(root)),
+                Err(message) => {
+                    eprintln!("burrow: error: {message}");
+                    125
+                }
+            },
             Err(e) => usage_error(e),
         }
     };
     std::process::exit(code);
+}
+
+/// Reads the config file and starts the logger (`BURROW_LOG` over `log_level`);
+/// the config file's store root, for when neither `--root` nor `BURROW_ROOT` names one.
+fn settings() -> Result<Option<std::path::PathBuf>, String> {
+    let config = config::load()?;
+    let level = match std::env::var("BURROW_LOG") {
+        Ok(value) if !value.is_empty() => {
+            config::level(Some(&value)).map_err(|e| format!("invalid BURROW_LOG: {e}"))?
+        }
+        _ => config.log_level.unwrap_or(log::LevelFilter::Warn),
+    };
+    logger::init(level);
+    log::debug!(target: "burrow::config", "config file {:?}, log level {level}", config::path());
+    Ok(config.root)
 }
 
 /// Help and version go to stdout (status 0); a command-line mistake is one

@@ -11,6 +11,7 @@ pub mod images;
 pub mod logs;
 pub mod mounts;
 pub mod networks;
+mod overlay_rootfs;
 pub mod record;
 pub mod restart;
 pub mod security;

@@ -36,16 +36,9 @@ impl Store {
     }
 
     pub fn lock(&self) -> Result<StoreLock> {
-        let path = self.data.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .context(|| format!("cannot open {}", path.display()))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| EngineError::Other(format!("cannot lock {}: {e}", path.display())))?;
-        Ok(StoreLock { _lock: lock })
+        Ok(StoreLock {
+            _lock: lock_file(&self.data.join("lock"))?,
+        })
     }
 
     pub fn container_dir(&self, id: &str) -> PathBuf {
@@ -56,6 +49,19 @@ impl Store {
     pub fn runtime_root(&self) -> PathBuf {
         self.run.join("runtime")
     }
+}
+
+/// An exclusive lock on the file at `path` (created if missing), held until
+/// the value is dropped.
+pub(crate) fn lock_file(path: &Path) -> Result<Flock<File>> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .context(|| format!("cannot open {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| EngineError::Other(format!("cannot lock {}: {e}", path.display())))
 }
 
 fn default_data_dir() -> PathBuf {

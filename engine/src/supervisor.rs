@@ -32,7 +32,6 @@ use crate::store::Store;
 use stdio::Stdio;
 
 mod network;
-mod rootfs;
 mod stdio;
 
 /// The descriptor on which the supervisor reports readiness.
@@ -86,7 +85,7 @@ fn run(
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        let mounted = rootfs::mount(&dir, &record.config.layers)?;
+        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers)?;
         // Volumes get what the image has at their path on first use.
         crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
         Some(mounted)
@@ -230,6 +229,7 @@ fn run_once(
     if let Some(mut ready) = ready.take() {
         let _ = writeln!(ready, "ok");
     }
+    release_setup_memory();
     let code = wait_exit_code(pid)?;
     for pump in pumps {
         let _ = pump.join();
@@ -276,6 +276,18 @@ fn attach_and_start(
     Ok((network, pumps))
 }
 
+/// Gives the memory the start-up used (the spec, the seccomp compiler, the
+/// runtime's buffers) back to the system: the supervisor then mostly waits,
+/// and there is one per container.
+fn release_setup_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it is
+    // thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Changes the container's record as it is on disk now (a user's `stop`,
 /// `kill`, `pause` or `rename` may have changed it meanwhile).
 fn update(
@@ -292,14 +304,5 @@ fn update(
 /// (mounts made here never reach the host, and disappear with the process).
 fn enter_namespaces() -> Result<()> {
     crate::userns::enter(&crate::userns::IdMaps::for_current_user())?;
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| EngineError::Other(format!("cannot create a mount namespace: {e}")))?;
-    nix::mount::mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| EngineError::Other(format!("cannot make / a slave mount: {e}")))
+    crate::overlay_rootfs::enter_private_mount_namespace()
 }

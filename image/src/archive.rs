@@ -672,6 +672,93 @@ pub fn import_with_config(
     )
 }
 
+/// `docker commit`: a new image made of `base`'s layers plus the uncompressed layer tar
+/// at `layer` on top. The new config is `base`'s with the layer's diff id appended to
+/// `rootfs.diff_ids` and `created` set, then handed to `edit` (run config changes, the
+/// history entry, author); `edit` gets the creation time as RFC 3339 text. The base's
+/// blobs are already in the store; only the new layer and the metadata are written.
+pub fn commit_layer(
+    store: &Store,
+    base: &ImageRecord,
+    layer: &Path,
+    name: Option<&Reference>,
+    edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>, &str),
+    unpacker: &dyn LayerUnpacker,
+) -> Result<ImageRecord, ArchiveError> {
+    let _lock = store.lock_shared()?;
+    let mut reader = HashingReader::new(
+        BufReader::new(File::open(layer).map_err(ArchiveError::Read)?),
+        Algorithm::Sha256,
+    );
+    io::copy(&mut reader, &mut io::sink()).map_err(ArchiveError::Read)?;
+    let (diff_id, size) = reader.finish();
+    let metadata_error = |file: &str, message: String| ArchiveError::Metadata {
+        file: file.into(),
+        message,
+    };
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&store.read_blob(&base.id)?)
+            .map_err(|e| metadata_error("config", e.to_string()))?;
+    let rootfs = config
+        .entry("rootfs")
+        .or_insert_with(|| serde_json::json!({"type": "layers", "diff_ids": []}));
+    rootfs["diff_ids"]
+        .as_array_mut()
+        .ok_or_else(|| metadata_error("config", "rootfs.diff_ids is not a list".into()))?
+        .push(serde_json::json!(diff_id.to_string()));
+    let created = rfc3339(now());
+    config.insert("created".into(), serde_json::json!(created));
+    edit(&mut config, &created);
+    let config =
+        serde_json::to_vec(&config).map_err(|e| metadata_error("config", e.to_string()))?;
+    let config_digest = store.put_blob(&config)?;
+    let base_manifest = store.read_blob(&base.manifest)?;
+    let parsed = parse_manifest(&base_manifest, Some(&base.manifest_media_type))?;
+    let Manifest::Image(image) = parsed.manifest else {
+        return Err(ManifestError::UnknownManifestType(parsed.media_type).into());
+    };
+    let mut layers: Vec<serde_json::Value> = ImageParts::of(&image)?
+        .layers
+        .iter()
+        .map(|(blob, format)| {
+            serde_json::json!({
+                "mediaType": format.oci_media_type().to_string(),
+                "digest": blob.digest.to_string(),
+                "size": blob.size,
+            })
+        })
+        .collect();
+    layers.push(serde_json::json!({
+        "mediaType": media_types::OCI_LAYER,
+        "digest": diff_id.to_string(),
+        "size": size,
+    }));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_MANIFEST,
+        "config": {"mediaType": media_types::OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers,
+    }))
+    .map_err(|e| metadata_error("manifest", e.to_string()))?;
+    let lookup = |digest: &Digest| -> Result<PathBuf, ArchiveError> {
+        if *digest == diff_id {
+            Ok(layer.to_path_buf())
+        } else {
+            Err(ArchiveError::MissingFile(digest.to_string()))
+        }
+    };
+    let names = name.map(|n| vec![n.to_string()]).unwrap_or_default();
+    commit(
+        store,
+        &manifest,
+        media_types::OCI_MANIFEST,
+        None,
+        names,
+        &lookup,
+        unpacker,
+    )
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (Howard Hinnant's civil date).
 fn rfc3339(seconds: u64) -> String {
     let days = (seconds / 86_400) as i64;

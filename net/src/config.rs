@@ -137,10 +137,10 @@ impl NetConfig {
 
     /// The names the DNS server answers itself: the configured ones, plus
     /// `host.containers.internal` and `host.docker.internal` for the gateway when the
-    /// host's loopback is reachable.
+    /// host's loopback is reachable (not on an internal network).
     pub fn answered_names(&self) -> Vec<(String, Ipv4Addr)> {
         let mut names = self.local_names.clone();
-        if self.host_loopback {
+        if self.host_loopback && !self.internal {
             for name in ["host.containers.internal", "host.docker.internal"] {
                 names.push((name.to_string(), self.gateway_ip));
             }

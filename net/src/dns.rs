@@ -249,4 +249,13 @@ mod tests {
             set_message_id(&mut copy, 5);
         }
     }
+
+    #[test]
+    fn static_names_match_without_regard_to_case() {
+        let names = StaticNames::new([("Web.".to_string(), Ipv4Addr::new(10, 89, 1, 3))]);
+        let source: &dyn NameSource = &names;
+        assert_eq!(source.lookup("web"), Some(Ipv4Addr::new(10, 89, 1, 3)));
+        assert_eq!(source.lookup("db"), None);
+        assert_eq!(format!("{source:?}"), "NameSource");
+    }
 }

@@ -87,6 +87,24 @@ pub struct TapConfig {
     pub keep_namespace_helper: bool,
 }
 
+impl TapConfig {
+    /// `eth0` as `config` describes it, with virtio-net headers.
+    pub fn for_network(config: &crate::NetConfig) -> TapConfig {
+        TapConfig {
+            name: "eth0".into(),
+            mtu: config.mtu,
+            address: config.container_ip,
+            prefix_len: config.prefix_len,
+            gateway: config.gateway_ip,
+            ipv6: config
+                .ipv6
+                .then_some((config.container_ip6, config.gateway_ip6)),
+            vnet_hdr: true,
+            keep_namespace_helper: config.splice_loopback,
+        }
+    }
+}
+
 /// An open tap device; frames are read and written whole.
 #[derive(Debug)]
 pub struct Tap {

@@ -156,3 +156,42 @@ fn network_none_has_only_loopback_and_host_shares_the_hosts() {
     host.assert_success();
     assert_eq!(host.stdout_lines().len(), host_links, "{host}");
 }
+
+#[test]
+fn publish_all_maps_the_images_exposed_ports_to_free_host_ports() {
+    let e = Engine::new("net-publish-all");
+    let tar = e.sandbox.busybox_rootfs_tar();
+    e.burrow(["import", "-c", "EXPOSE 80"])
+        .arg(&tar)
+        .arg("exposing")
+        .run()
+        .assert_success();
+    let www = web_root(&e, "published by -P\n");
+    let volume = format!("{}:/www:ro", www.display());
+    let name = burrow_tests::unique_name("allports");
+    e.burrow([
+        "run", "-d", "-P", "--name", &name, "-v", &volume, "exposing",
+    ])
+    .args(["httpd", "-f", "-p", "80", "-h", "/www"])
+    .run()
+    .assert_success();
+    let port = e.burrow(["port", &name, "80"]).run();
+    port.assert_success();
+    let host_port: u16 = port
+        .stdout_trimmed()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a host port: {port}"));
+    assert_ne!(host_port, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        match http_get(host_port) {
+            Some(r) if r.contains("200 OK") => break r,
+            _ if Instant::now() > deadline => panic!("no answer on port {host_port}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(response.ends_with("published by -P\n"), "{response}");
+    e.burrow(["rm", "-f", &name]).run().assert_success();
+}

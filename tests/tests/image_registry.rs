@@ -211,40 +211,11 @@ fn an_index_resolves_to_the_requested_platform() {
         )],
         false,
     );
-    let layout = sandbox.dir().join("multi");
-    amd64.write_oci_layout(&layout, "x").unwrap();
-    arm64.write_oci_layout(&layout, "x").unwrap();
-    let entry = |image: &burrow_image::testing::TestImage, arch: &str| {
-        serde_json::json!({
-            "mediaType": image.manifest_media_type,
-            "digest": image.manifest_digest().to_string(),
-            "size": image.manifest.len(),
-            "platform": {"os": "linux", "architecture": arch},
-        })
-    };
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [entry(&arm64, "arm64"), entry(&amd64, "amd64")],
-    }))
-    .unwrap();
-    let index_digest = Digest::sha256_of(&index);
-    write(
-        &layout.join("blobs/sha256").join(index_digest.hex()),
-        &index,
-    );
-    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "digest": index_digest.to_string(), "size": index.len(),
-        "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
-    write(&layout.join("index.json"), top.to_string().as_bytes());
-    burrow_tests::fsutil::give_tree_to_user(&layout, sandbox.user());
-    skopeo_copy(
+    let index_digest = push_index(
         &sandbox,
-        &format!("oci:{}:multi", layout.display()),
         &registry,
         "multi/app:1",
-        &["--all"],
+        &[(&arm64, "arm64"), (&amd64, "amd64")],
     );
 
     let reference = registry.reference("multi/app:1");

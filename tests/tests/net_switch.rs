@@ -35,10 +35,19 @@ struct Switch {
 }
 
 fn start_switch(sandbox: &Sandbox, name: &str) -> Switch {
+    start_switch_idle(sandbox, name, 600)
+}
+
+fn start_switch_idle(sandbox: &Sandbox, name: &str, idle_exit: u64) -> Switch {
     let socket = sandbox.dir().join(format!("tmp/{name}.sock"));
     let process = sandbox
         .command(&burrow_binary().burrow)
-        .args(["network-switch", "--idle-exit", "600", "--socket"])
+        .args([
+            "network-switch",
+            "--idle-exit",
+            &idle_exit.to_string(),
+            "--socket",
+        ])
         .arg(&socket)
         .timeout(Duration::from_secs(600))
         .spawn();
@@ -184,4 +193,24 @@ fn an_internal_network_reaches_nothing_outside_but_members_still_talk() {
     assert!(page.stdout.contains("hello-from-b"), "{page}");
     let ping = a.exec("ping -c 1 -W 2 b");
     assert!(ping.stdout.contains("1 packets received"), "{ping}");
+}
+
+#[test]
+fn the_switch_goes_away_with_its_last_member() {
+    let sandbox = Sandbox::new("net-switch-idle");
+    let switch = start_switch_idle(&sandbox, "idle", 1);
+    let a = member(&sandbox, &switch, "10.89.1.2", IDLE, |_| {});
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut process = switch.process;
+    assert!(
+        !process.has_exited(),
+        "the switch left while a member was connected"
+    );
+    // The member's network goes away (as with its container).
+    a.helper.signal(libc::SIGTERM);
+    let started = Instant::now();
+    let exited = process.wait_or_kill().expect("the switch did not exit");
+    exited.assert_success();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!switch.socket.exists(), "the socket file was left behind");
 }

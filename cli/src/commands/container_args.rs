@@ -65,6 +65,9 @@ pub struct ContainerArgs {
     /// More names other containers on a user-defined network find this one by.
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// Publish every port the image exposes to a random host port.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
     /// Publish a container's port to the host: [IP:][HOSTPORT:]CONTAINERPORT[/PROTO].
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
@@ -162,6 +165,12 @@ impl ContainerArgs {
         } else {
             let resolved = resolve_or_pull(store, image, &self.pull)?;
             from_image::apply(&mut config, &resolved, self.entrypoint.as_deref(), command)?;
+            if self.publish_all {
+                // `80/tcp` alone: the container port, on a random free host port.
+                config
+                    .publish
+                    .extend(resolved.config.exposed_ports.iter().cloned());
+            }
             resolved.layers
         };
         if let Some(user) = &config.user {

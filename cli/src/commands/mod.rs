@@ -2,6 +2,7 @@
 
 mod attach;
 mod attach_session;
+mod commit;
 mod completion;
 mod container_args;
 mod cp;
@@ -32,6 +33,7 @@ mod start;
 mod stats;
 mod stop;
 mod supervise;
+mod system;
 mod table;
 mod time_format;
 mod top;
@@ -84,6 +86,9 @@ enum Command {
     Network(network::Command),
     /// Show the store and what this machine offers (with hints for what is missing).
     Info(info::Args),
+    /// Manage the store as a whole (df, prune, info).
+    #[command(subcommand)]
+    System(system::Command),
     /// Manage images (ls, inspect, rm, tag, pull, push, load, save, import, prune, history).
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -93,6 +98,10 @@ enum Command {
     Pull(image::pull::Args),
     /// Upload an image to a registry (`image push`).
     Push(image::push::Args),
+    /// Log in to a registry (credentials kept 0600 in `$XDG_CONFIG_HOME/burrow/auth.json`).
+    Login(image::login::Args),
+    /// Forget the credentials of a registry.
+    Logout(image::logout::Args),
     /// Remove images (`image rm`).
     Rmi(image::rm::Args),
     /// Give an image another name (`image tag`).
@@ -173,6 +182,8 @@ enum ContainerVerb {
     Cp(cp::Args),
     /// Write a container's filesystem as a tar archive.
     Export(export::Args),
+    /// Make an image of a container's changes.
+    Commit(commit::Args),
 }
 
 // Parsed once per process: the size of the enum does not matter.
@@ -186,6 +197,14 @@ enum ContainerGroup {
     Ls(ps::Args),
     /// Remove all stopped containers.
     Prune(prune::Args),
+}
+
+impl Cli {
+    /// `root` (the config file's) unless `--root` or `BURROW_ROOT` gave one.
+    pub fn with_default_root(mut self, root: Option<PathBuf>) -> Cli {
+        self.root = self.root.or(root);
+        self
+    }
 }
 
 pub fn dispatch(cli: Cli) -> i32 {
@@ -203,6 +222,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Images(a) => return image::main(root, image::ImageCommand::Ls(a)),
         Command::Pull(a) => return image::main(root, image::ImageCommand::Pull(a)),
         Command::Push(a) => return image::main(root, image::ImageCommand::Push(a)),
+        Command::Login(a) => return image::report(image::login::run(a)),
+        Command::Logout(a) => return image::report(image::logout::run(a)),
         Command::Rmi(a) => return image::main(root, image::ImageCommand::Rm(a)),
         Command::Tag(a) => return image::main(root, image::ImageCommand::Tag(a)),
         Command::Load(a) => return image::main(root, image::ImageCommand::Load(a)),
@@ -215,6 +236,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Container(ContainerGroup::Ls(a)) => ps::run(root, a),
         Command::Container(ContainerGroup::Prune(a)) => prune::run(root, a),
         Command::Info(a) => info::run(root, a),
+        Command::System(c) => system::run(root, c),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
         Command::Man(a) => man::run(a),
@@ -259,6 +281,7 @@ fn dispatch_verb(root: Option<&std::path::Path>, verb: ContainerVerb) -> anyhow:
         ContainerVerb::Diff(a) => diff::run(root, a),
         ContainerVerb::Cp(a) => cp::run(root, a),
         ContainerVerb::Export(a) => export::run(root, a),
+        ContainerVerb::Commit(a) => commit::run(root, a),
     }
 }
 

@@ -134,16 +134,8 @@ fn run(args: NetHelperArgs) -> Result<()> {
     let exited = burrow_net::process_exit_fd(args.pid)
         .with_context(|| format!("cannot watch process {}", args.pid))?;
     let tap_config = TapConfig {
-        name: "eth0".into(),
-        mtu: config.mtu,
-        address: config.container_ip,
-        prefix_len: config.prefix_len,
-        gateway: config.gateway_ip,
-        ipv6: config
-            .ipv6
-            .then_some((config.container_ip6, config.gateway_ip6)),
         vnet_hdr: !args.no_vnet_hdr,
-        keep_namespace_helper: config.splice_loopback,
+        ..TapConfig::for_network(&config)
     };
     let tap = Tap::create_in(&NamespaceTarget::of_pid(args.pid), &tap_config)?;
     let mut stdout = std::io::stdout().lock();

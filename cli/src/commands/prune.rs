@@ -1,7 +1,5 @@
 //! `burrow container prune`: remove every stopped container.
 
-use std::io::{BufRead, Write};
-
 use anyhow::Result;
 
 #[derive(clap::Args)]
@@ -30,11 +28,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
 }
 
 fn confirmed() -> Result<bool> {
-    print!(
-        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] "
-    );
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+    super::confirm(
+        "WARNING! This will remove all stopped containers.\nAre you sure you want to continue?",
+    )
 }

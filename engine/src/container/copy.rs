@@ -292,7 +292,7 @@ fn as_container_root(record: &ContainerRecord, work: impl FnOnce() -> Result<()>
     crate::userns::run_inside(&maps, || {
         let mounted = super::stopped_rootfs::mount(record)?;
         let outcome = work();
-        let _ = mounted.unmount();
+        mounted.unmount();
         outcome
     })
     .map(drop)

@@ -83,6 +83,13 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);
     }
+    log::debug!(
+        "created container {} ({}) from {:?}, bundle {}",
+        record.short_id(),
+        record.name,
+        record.config.image,
+        dir.display()
+    );
     Ok(record)
 }
 

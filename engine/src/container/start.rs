@@ -72,6 +72,11 @@ pub fn start_attached(
             Ok(())
         });
     }
+    log::debug!(
+        "starting container {}: {command:?}, supervisor log {}",
+        record.short_id(),
+        log.display()
+    );
     let mut child = command
         .spawn()
         .context(|| "cannot start the supervisor".into())?;
@@ -95,6 +100,11 @@ pub fn start_attached(
     }
     // The supervisor lives on; reap it when it is done with its start-up report
     // only if it already exited (a failure), otherwise let init adopt it later.
+    log::debug!(
+        "supervisor of {} reported {:?}",
+        record.short_id(),
+        report.trim()
+    );
     if report.trim() == "ok" || report.starts_with("ok\n") {
         std::mem::forget(child);
         return store.load(&record.id);

@@ -10,23 +10,29 @@
 //! once (prune does, under the store's exclusive lock, keeping images in use).
 
 mod changes;
+mod commit;
 mod config;
+mod registry;
 mod rootfs;
 mod unpacker;
+mod usage;
 
 use std::io::{Read, Write};
 
-use burrow_image::archive::{self, ArchiveFormat};
-use burrow_image::registry::{self, Client, RegistryOptions};
+use burrow_image::archive;
+pub use burrow_image::archive::ArchiveFormat;
 use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome};
 use burrow_image::{Digest, ImageRecord, Platform, Reference};
 
 /// For callers that pull (`run` of a missing image): the progress types, and `Quiet`.
 pub use burrow_image::progress::{Progress, ProgressEvent, Quiet};
 pub use changes::apply_changes;
+pub use commit::{commit, CommitOptions};
 pub use config::{familiar_name, split_name, HistoryEntry, ImageConfig};
+pub use registry::{login, login_host, logout, RegistrySettings, INSECURE_REGISTRIES_VAR};
 pub use rootfs::{resolve_rootfs, ImageRootfs, ImageRunDefaults};
 pub use unpacker::FsUnpacker;
+pub use usage::{usage, ImageUsage};
 
 use crate::error::{EngineError, Result};
 
@@ -54,30 +60,61 @@ pub fn parse_reference(name: &str) -> Result<Reference> {
     Ok(Reference::parse(name)?)
 }
 
-fn client() -> Client {
-    Client::new(RegistryOptions::default())
+/// What `pull` may be told: the platform to choose from an index, how to reach the
+/// registry.
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// `os/arch[/variant]`; the host's platform when None.
+    pub platform: Option<String>,
+    pub registry: RegistrySettings,
+}
+
+/// Parses `--platform` (`linux/arm64`, `linux/arm/v7`).
+pub fn parse_platform(text: &str) -> Result<Platform> {
+    Platform::parse(text).map_err(|e| EngineError::Other(e.to_string()))
 }
 
 /// Pulls `name` for this machine's platform.
 pub fn pull(store: &crate::Store, name: &str, progress: &dyn Progress) -> Result<ImageRecord> {
+    pull_with(store, name, &PullOptions::default(), progress)
+}
+
+/// Pulls `name` as `options` say.
+pub fn pull_with(
+    store: &crate::Store,
+    name: &str,
+    options: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<ImageRecord> {
     let reference = parse_reference(name)?;
+    let platform = match &options.platform {
+        Some(text) => parse_platform(text)?,
+        None => Platform::host(),
+    };
+    let client = registry::client(&options.registry)?;
     let images = image_store(store)?;
-    Ok(registry::pull(
-        &client(),
+    Ok(burrow_image::registry::pull(
+        &client,
         &images,
         &reference,
-        &Platform::host(),
+        &platform,
         &FsUnpacker,
         progress,
     )?)
 }
 
 /// Pushes the local image `name` under that name; returns the manifest digest and size.
-pub fn push(store: &crate::Store, name: &str, progress: &dyn Progress) -> Result<(Digest, u64)> {
+pub fn push(
+    store: &crate::Store,
+    name: &str,
+    settings: &RegistrySettings,
+    progress: &dyn Progress,
+) -> Result<(Digest, u64)> {
     let reference = parse_reference(name)?;
     let images = image_store(store)?;
     let record = images.find_image(name)?;
-    let digest = registry::push(&client(), &images, name, &reference, progress)?;
+    let client = registry::client(settings)?;
+    let digest = burrow_image::registry::push(&client, &images, name, &reference, progress)?;
     let size = images.blob_size(&record.manifest)?;
     Ok((digest, size))
 }
@@ -230,18 +267,18 @@ pub fn load(store: &crate::Store, archive: impl Read) -> Result<Vec<ImageRecord>
     )?)
 }
 
-/// Writes `names` as one docker-archive.
-pub fn save(store: &crate::Store, names: &[&str], out: impl Write) -> Result<()> {
+/// Writes `names` as one archive (`docker-archive` or `oci-archive`).
+pub fn save(
+    store: &crate::Store,
+    names: &[&str],
+    format: ArchiveFormat,
+    out: impl Write,
+) -> Result<()> {
     let images = image_store(store)?;
     for name in names {
         images.find_image(name)?;
     }
-    Ok(archive::save(
-        &images,
-        names,
-        ArchiveFormat::DockerArchive,
-        out,
-    )?)
+    Ok(archive::save(&images, names, format, out)?)
 }
 
 /// Makes a one-layer image from a rootfs tarball, with `changes` applied to its config.

@@ -50,6 +50,11 @@ pub fn resolve_rootfs(store: &crate::Store, name_or_id: &str) -> Result<ImageRoo
     let record = images.find_image(name_or_id)?;
     ensure_unpacked(&images, &record)?;
     let config = read_config(&images, &record)?;
+    log::debug!(
+        "image {name_or_id:?} resolved to {} ({} layers)",
+        record.id,
+        record.layers.len()
+    );
     let layers = record
         .layers
         .iter()

@@ -5,12 +5,10 @@
 //! are given out under a lock; a member whose supervisor is gone is stale
 //! and its address free again.
 
-use std::fs::File;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use burrow_net::dns::NameSource;
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::NetworkRecord;
@@ -64,15 +62,7 @@ pub fn join(
     let dir = members_dir(store, &network.name);
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let lock_path = dir.join(".lock");
-    let lock_file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .context(|| format!("cannot open {}", lock_path.display()))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| {
-        EngineError::Other(format!("cannot lock {}: {e}", lock_path.display()))
-    })?;
+    let _lock = crate::store::lock_file(&lock_path)?;
     let (base, len) = network.prefix()?;
     let gateway = network.gateway_ip()?;
     let taken: Vec<Ipv4Addr> = read_members(&dir)

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{Flock, FlockArg};
-
 use super::NetworkRecord;
 use crate::error::{EngineError, IoContext, Result};
 use crate::store::Store;
@@ -36,15 +34,7 @@ pub fn ensure_running(store: &Store, network: &NetworkRecord, program: &Path) ->
     std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
     // One starter at a time; the others find it listening.
     let lock_path = socket.with_extension("lock");
-    let lock_file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .context(|| format!("cannot open {}", lock_path.display()))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| {
-        EngineError::Other(format!("cannot lock {}: {e}", lock_path.display()))
-    })?;
+    let _lock = crate::store::lock_file(&lock_path)?;
     if super::is_listening(&socket) {
         return Ok(socket);
     }

@@ -142,18 +142,7 @@ pub fn attach(
     if let Some(user) = user {
         user.configure(&mut config)?;
     }
-    let tap_config = TapConfig {
-        name: "eth0".into(),
-        mtu: config.mtu,
-        address: config.container_ip,
-        prefix_len: config.prefix_len,
-        gateway: config.gateway_ip,
-        ipv6: config
-            .ipv6
-            .then_some((config.container_ip6, config.gateway_ip6)),
-        vnet_hdr: true,
-        keep_namespace_helper: config.splice_loopback,
-    };
+    let tap_config = TapConfig::for_network(&config);
     let failed = |e: &dyn std::fmt::Display| {
         EngineError::Other(format!("cannot set up the container's network: {e}"))
     };

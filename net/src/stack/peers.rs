@@ -2,7 +2,8 @@
 //! sends to other members (by [`crate::switch::route`]) are passed to the switch with
 //! the virtio-net header the tap gave them, and frames from the switch are written to
 //! the tap as they are, so the checksum offload of one container's kernel is honoured
-//! by the other's and no side touches the payload. Neither direction blocks: a frame
+//! by the other's and no side touches the payload. Frames from peers posing as the
+//! gateway are dropped ([`switch::from_peer_allowed`]). Neither direction blocks: a frame
 //! the switch or the tap cannot take right now is dropped and counted. If the switch
 //! goes away the container keeps its gateway, DNS and outside access but loses its
 //! peers.
@@ -17,6 +18,7 @@ use super::{Stack, StackError, SWITCH};
 use crate::config::NetConfig;
 use crate::device::{RxFrame, TapDevice, RX_QUEUE};
 use crate::switch::{self, Received, SwitchPort};
+use crate::tap::VNET_HDR_LEN;
 
 /// Connects to the configured switch, if any, and registers it with the poll.
 pub(super) fn connect_switch(
@@ -48,7 +50,7 @@ impl Stack {
         if route.switch {
             match port.send(frame.with_header()) {
                 Ok(()) => self.stats.switch_out += 1,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stats.switch_dropped += 1,
+                Err(e) if switch::is_congestion(&e) => self.stats.switch_dropped += 1,
                 Err(_) => self.lose_switch(),
             }
         }
@@ -70,7 +72,13 @@ impl Stack {
                 Ok(Received::Frame(n)) => {
                     progress = true;
                     self.stats.switch_in += 1;
-                    if self.device.tap().send(&self.switch_buf[..n]).is_err() {
+                    let frame = &self.switch_buf[..n];
+                    let allowed = frame
+                        .get(VNET_HDR_LEN..)
+                        .is_some_and(|eth| switch::from_peer_allowed(&self.config, eth));
+                    if !allowed {
+                        self.stats.malformed += 1;
+                    } else if self.device.tap().send(frame).is_err() {
                         self.stats.switch_dropped += 1;
                     }
                 }

@@ -6,6 +6,11 @@
 //! asks for the gateway or DNS address and to the switch when it asks for another
 //! address of the subnet; other broadcast and multicast frames go to both (the stack
 //! ignores what does not concern it).
+//!
+//! Frames from the switch go to the container, except those that pretend to come from
+//! its gateway: the gateway's MAC as source, or ARP claiming the gateway's or DNS
+//! address. Each member's stack is that member's own gateway, so a peer that says
+//! otherwise is spoofing and could redirect the container's outside traffic to itself.
 
 use crate::config::NetConfig;
 use crate::frame::{self, Frame};
@@ -50,6 +55,25 @@ pub fn route(config: &NetConfig, bytes: &[u8]) -> Route {
         Frame::ArpRequest { .. } | Frame::Malformed => STACK,
         _ => BOTH,
     }
+}
+
+/// Whether a frame from the switch (no virtio-net header) may reach the container.
+pub fn from_peer_allowed(config: &NetConfig, bytes: &[u8]) -> bool {
+    let Some(src) = bytes.get(6..12) else {
+        return false;
+    };
+    if src == GATEWAY_MAC.as_bytes() {
+        return false;
+    }
+    if bytes.get(12..14) != Some(&[0x08, 0x06]) {
+        return true;
+    }
+    // ARP: the sender's protocol address, request or reply.
+    let Some(sender) = bytes.get(14 + 14..14 + 18) else {
+        return false;
+    };
+    let sender = std::net::Ipv4Addr::new(sender[0], sender[1], sender[2], sender[3]);
+    sender != config.gateway_ip && sender != config.dns_ip
 }
 
 #[cfg(test)]
@@ -132,6 +156,26 @@ mod tests {
         let config = network();
         assert_eq!(route(&config, &ipv4_to(GATEWAY_MAC)), STACK);
         assert_eq!(route(&config, &ipv4_to(PEER_MAC)), SWITCH);
+    }
+
+    #[test]
+    fn peers_cannot_pose_as_the_gateway() {
+        let config = network();
+        let mut from_gateway = ipv4_to(CONTAINER_MAC);
+        from_gateway[6..12].copy_from_slice(GATEWAY_MAC.as_bytes());
+        assert!(!from_peer_allowed(&config, &from_gateway));
+        let mut from_peer = ipv4_to(CONTAINER_MAC);
+        from_peer[6..12].copy_from_slice(PEER_MAC.as_bytes());
+        assert!(from_peer_allowed(&config, &from_peer));
+        // arp_request() claims to be sent by 10.89.1.2, a member.
+        assert!(from_peer_allowed(
+            &config,
+            &arp_request(Ipv4Addr::new(10, 89, 1, 3))
+        ));
+        let mut spoofed = arp_request(Ipv4Addr::new(10, 89, 1, 3));
+        spoofed[28..32].copy_from_slice(&[10, 89, 1, 1]);
+        assert!(!from_peer_allowed(&config, &spoofed));
+        assert!(!from_peer_allowed(&config, &spoofed[..20]));
     }
 
     #[test]

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-pub use dispatch::{route, Route};
-pub use port::{Received, SwitchPort};
+pub use dispatch::{from_peer_allowed, route, Route};
+pub use port::{is_congestion, Received, SwitchPort};
 use table::{Forward, MacTable, PortId};
 
 use crate::tap::VNET_HDR_LEN;
@@ -223,12 +223,7 @@ impl Switch {
             |id: PortId, fd: &OwnedFd, stats: &mut SwitchStats| match port::send(fd.as_fd(), frame)
             {
                 Ok(()) => {}
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        || e.raw_os_error() == Some(libc::ENOBUFS) =>
-                {
-                    stats.dropped += 1
-                }
+                Err(e) if port::is_congestion(&e) => stats.dropped += 1,
                 Err(_) => lost.push(id),
             };
         match self.table.forward(dst, from) {

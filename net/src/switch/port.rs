@@ -92,6 +92,17 @@ pub(super) fn send(fd: BorrowedFd<'_>, frame: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Whether a send failed only because the other side cannot take the frame now (its
+/// queue is full, or the kernel is short of buffers): the frame is dropped, the
+/// connection stays.
+pub fn is_congestion(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::WouldBlock
+        || matches!(
+            error.raw_os_error(),
+            Some(libc::ENOBUFS) | Some(libc::EMSGSIZE)
+        )
+}
+
 /// Receives one frame without blocking.
 pub(super) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
     // MSG_TRUNC: the real length of a frame that did not fit is returned.

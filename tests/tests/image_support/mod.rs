@@ -244,6 +244,60 @@ pub fn skopeo_copy(
     out.assert_success();
 }
 
+/// Pushes `images` as one multi-platform OCI index (each entry `linux/ARCH`) to
+/// `registry` as `name`, with `skopeo copy --all`; returns the index digest.
+pub fn push_index(
+    sandbox: &Sandbox,
+    registry: &Registry,
+    name: &str,
+    images: &[(&TestImage, &str)],
+) -> Digest {
+    let layout = sandbox
+        .dir()
+        .join(format!("index-{}", burrow_tests::unique_name("dir")));
+    for (image, _) in images {
+        image
+            .write_oci_layout(&layout, "x")
+            .unwrap_or_else(|e| panic!("oci layout: {e}"));
+    }
+    let entries: Vec<serde_json::Value> = images
+        .iter()
+        .map(|(image, arch)| {
+            serde_json::json!({
+                "mediaType": image.manifest_media_type,
+                "digest": image.manifest_digest().to_string(),
+                "size": image.manifest.len(),
+                "platform": {"os": "linux", "architecture": arch},
+            })
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap_or_default();
+    let index_digest = Digest::sha256_of(&index);
+    write(
+        &layout.join("blobs/sha256").join(index_digest.hex()),
+        &index,
+    );
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": index_digest.to_string(), "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "multi"}}]});
+    write(&layout.join("index.json"), top.to_string().as_bytes());
+    burrow_tests::fsutil::give_tree_to_user(&layout, sandbox.user());
+    skopeo_copy(
+        sandbox,
+        &format!("oci:{}:multi", layout.display()),
+        registry,
+        name,
+        &["--all"],
+    );
+    index_digest
+}
+
 /// `skopeo inspect --raw` of a registry image: the manifest bytes as served.
 pub fn skopeo_raw_manifest(sandbox: &Sandbox, registry: &Registry, name: &str) -> Vec<u8> {
     let out = sandbox

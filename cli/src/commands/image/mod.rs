@@ -8,6 +8,8 @@ pub mod import;
 pub mod inspect;
 pub mod list;
 pub mod load;
+pub mod login;
+pub mod logout;
 mod prune;
 pub mod pull;
 pub mod push;
@@ -37,7 +39,7 @@ pub enum ImageCommand {
     Push(push::Args),
     /// Load images from a docker-archive or oci-archive (stdin by default).
     Load(load::Args),
-    /// Write images as a docker-archive (stdout by default).
+    /// Write images as a docker-archive or oci-archive (stdout by default).
     Save(save::Args),
     /// Make an image from a rootfs tarball.
     Import(import::Args),
@@ -49,7 +51,7 @@ pub enum ImageCommand {
 
 /// Runs an image command; returns the exit code.
 pub fn main(root: Option<&Path>, command: ImageCommand) -> i32 {
-    let result = match command {
+    report(match command {
         ImageCommand::Ls(a) => list::run(root, a),
         ImageCommand::Inspect(a) => inspect::run(root, a),
         ImageCommand::Rm(a) => rm::run(root, a),
@@ -61,12 +63,41 @@ pub fn main(root: Option<&Path>, command: ImageCommand) -> i32 {
         ImageCommand::Import(a) => import::run(root, a),
         ImageCommand::Prune(a) => prune::run(root, a),
         ImageCommand::History(a) => history::run(root, a),
-    };
+    })
+}
+
+/// Prints an image command's error as one line; returns the exit code (1 on errors).
+pub fn report(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("burrow: error: {}", one_line(&e));
             1
+        }
+    }
+}
+
+/// How pull, push and login reach a registry.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RegistryFlags {
+    /// Require HTTPS with verified certificates (`--tls-verify=false` also allows plain
+    /// HTTP and any certificate; loopback and insecure registries never require it).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    tls_verify: bool,
+}
+
+impl RegistryFlags {
+    pub fn settings(&self) -> burrow_engine::images::RegistrySettings {
+        burrow_engine::images::RegistrySettings {
+            tls_verify: self.tls_verify,
         }
     }
 }

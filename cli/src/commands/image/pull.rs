@@ -1,4 +1,5 @@
-//! `burrow pull [-q] NAME`: Docker's line-per-layer output, then the full name.
+//! `burrow pull [-q] [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] NAME`: Docker's
+//! line-per-layer output, then the full name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -12,6 +13,11 @@ pub struct Args {
     /// Print only the image's full name.
     #[arg(short, long)]
     quiet: bool,
+    /// Choose this platform from a multi-platform image (default: the host's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    #[command(flatten)]
+    registry: super::RegistryFlags,
     /// NAME[:TAG|@DIGEST]
     image: String,
 }
@@ -64,6 +70,13 @@ impl Progress for Lines {
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = crate::commands::store(root)?;
     let reference = images::parse_reference(&args.image)?;
+    let options = images::PullOptions {
+        platform: args.platform.clone(),
+        registry: args.registry.settings(),
+    };
+    if let Some(platform) = &options.platform {
+        images::parse_platform(platform)?;
+    }
     let full = reference.to_string();
     if !args.quiet {
         if reference.tag().is_none() && reference.digest().is_none() {
@@ -79,7 +92,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
         quiet: args.quiet,
         ..Lines::default()
     };
-    let record = images::pull(&store, &args.image, &lines)?;
+    let record = images::pull_with(&store, &args.image, &options, &lines)?;
     if args.quiet {
         println!("{full}");
         return Ok(0);

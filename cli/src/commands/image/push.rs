@@ -9,6 +9,8 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
+    #[command(flatten)]
+    registry: super::RegistryFlags,
     /// NAME[:TAG] of a local image.
     image: String,
 }
@@ -46,7 +48,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
         quiet: args.quiet,
         config: images::inspect(&store, &args.image)?.record.id,
     };
-    let (digest, size) = images::push(&store, &args.image, &lines)?;
+    let (digest, size) = images::push(&store, &args.image, &args.registry.settings(), &lines)?;
     if !args.quiet {
         println!(
             "{}: digest: {digest} size: {size}",

@@ -1,8 +1,6 @@
 //! `burrow volume prune [-f] [-a] [--filter label=…]`: Docker 23's rule,
 //! only anonymous volumes unless `--all`; never one a container uses.
 
-use std::io::{BufRead, Write};
-
 use anyhow::Result;
 use burrow_engine::volumes::human_size;
 use burrow_engine::Store;
@@ -44,12 +42,8 @@ pub fn run(store: &Store, args: Args) -> Result<i32> {
 
 fn confirmed(all: bool) -> Result<bool> {
     let which = if all { "all" } else { "anonymous" };
-    print!(
+    crate::commands::confirm(&format!(
         "WARNING! This will remove {which} local volumes not used by at least one container.\n\
-         Are you sure you want to continue? [y/N] "
-    );
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+         Are you sure you want to continue?"
+    ))
 }

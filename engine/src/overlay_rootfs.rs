@@ -1,7 +1,9 @@
-//! The container's root filesystem: burrow's FUSE overlay of the image's
-//! layers (read-only, shared by every container of the image) and the
-//! container's own `upper` dir (its changes, kept across restarts until
-//! `rm`), mounted at `rootfs` in the supervisor's mount namespace.
+//! An image container's root filesystem: burrow's FUSE overlay of the
+//! image's layers (read-only, shared by every container of the image) and
+//! the container's own `upper` dir (its changes, kept across restarts until
+//! `rm`), mounted at `<container dir>/rootfs` in a private mount namespace —
+//! the supervisor's while it runs, a helper's for `cp`/`export` of a stopped
+//! container.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,22 @@ use crate::error::{EngineError, IoContext, Result};
 /// A mounted root filesystem, served by the supervisor's threads.
 pub struct MountedRootfs {
     handle: MountHandle,
+}
+
+/// Moves the calling thread's process into a private mount namespace
+/// (mounts made there never reach the host, and go away with it). The
+/// caller must be root of a user namespace.
+pub fn enter_private_mount_namespace() -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| EngineError::Other(format!("cannot create a mount namespace: {e}")))?;
+    nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| EngineError::Other(format!("cannot make / a slave mount: {e}")))
 }
 
 /// Mounts the overlay of `layers` (top first) and `container_dir/upper` at

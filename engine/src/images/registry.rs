@@ -1,0 +1,163 @@
+//! How the engine reaches registries: which registries may be plain HTTP or unverified
+//! TLS, whether certificates are checked at all (`--tls-verify=false`), and the
+//! credentials `login` stores and pull/push use.
+//!
+//! Insecure registries are, as in Docker's `insecure-registries`: loopback hosts
+//! always, then the hosts (`host[:port]`, comma or space separated) of
+//! `BURROW_INSECURE_REGISTRIES`, then the `insecure-registries` list of
+//! `$XDG_CONFIG_HOME/burrow/registries.json` (`{"insecure-registries": ["h:5000"]}`).
+//! Credentials live in `$XDG_CONFIG_HOME/burrow/auth.json` (mode 0600, Docker's
+//! `auths` shape) and are also read from `~/.docker/config.json`.
+
+use std::path::{Path, PathBuf};
+
+use burrow_image::registry::{Client, Credential, Credentials, RegistryError, RegistryOptions};
+
+use crate::error::{EngineError, Result};
+
+/// The environment variable listing extra insecure registries.
+pub const INSECURE_REGISTRIES_VAR: &str = "BURROW_INSECURE_REGISTRIES";
+
+/// Per-command registry settings (the flags of pull, push and login).
+#[derive(Clone, Debug)]
+pub struct RegistrySettings {
+    /// Check TLS certificates and refuse plain HTTP (loopback and configured insecure
+    /// registries excepted). `--tls-verify=false` turns this off for every registry.
+    pub tls_verify: bool,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> RegistrySettings {
+        RegistrySettings { tls_verify: true }
+    }
+}
+
+/// A client with the user's credentials and insecure registries.
+pub fn client(settings: &RegistrySettings) -> Result<Client> {
+    Ok(Client::new(RegistryOptions {
+        tls_verify: settings.tls_verify,
+        insecure_registries: insecure_registries()?,
+        credentials: Credentials::from_env(),
+        ..RegistryOptions::default()
+    }))
+}
+
+/// Checks `username`/`password` against `host`'s `/v2/`, then stores them.
+pub fn login(
+    settings: &RegistrySettings,
+    host: &str,
+    username: &str,
+    password: &str,
+) -> Result<()> {
+    let credential = Credential {
+        username: username.to_string(),
+        password: password.to_string(),
+    };
+    let client = client(settings)?;
+    client.check_login(host, &credential).map_err(|e| match e {
+        // Docker's words, which scripts look for.
+        RegistryError::Unauthorized { .. } => EngineError::Other(format!(
+            "login to {host} failed: unauthorized: incorrect username or password"
+        )),
+        other => other.into(),
+    })?;
+    Credentials::from_env().login(host, &credential)?;
+    Ok(())
+}
+
+/// Forgets the stored credentials of `host`; false when there were none.
+pub fn logout(host: &str) -> Result<bool> {
+    Ok(Credentials::from_env().logout(host)?)
+}
+
+/// The registry host a `login`/`logout` argument names (`https://h:5000/` → `h:5000`,
+/// nothing → Docker Hub's `docker.io`).
+pub fn login_host(server: Option<&str>) -> String {
+    let Some(server) = server else {
+        return "docker.io".to_string();
+    };
+    let host = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = host.split('/').next().unwrap_or(host);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        _ => host.to_string(),
+    }
+}
+
+fn insecure_registries() -> Result<Vec<String>> {
+    let mut hosts = parse_list(&std::env::var(INSECURE_REGISTRIES_VAR).unwrap_or_default());
+    if let Some(path) = config_file() {
+        hosts.extend(read_config(&path)?);
+    }
+    Ok(hosts)
+}
+
+fn parse_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .map(|h| login_host(Some(h.trim())))
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+fn config_file() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(config.join("burrow/registries.json"))
+}
+
+fn read_config(path: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default, rename = "insecure-registries")]
+        insecure_registries: Vec<String>,
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(EngineError::Other(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let config: Config = serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::Other(format!("invalid {}: {e}", path.display())))?;
+    Ok(config
+        .insecure_registries
+        .iter()
+        .map(|h| login_host(Some(h)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_normalized_like_dockers() {
+        assert_eq!(login_host(None), "docker.io");
+        assert_eq!(login_host(Some("https://index.docker.io/v1/")), "docker.io");
+        assert_eq!(login_host(Some("http://h.example:5000/")), "h.example:5000");
+        assert_eq!(login_host(Some("127.0.0.1:5000")), "127.0.0.1:5000");
+        assert_eq!(
+            parse_list(" a:1, b.example  http://c:2 ,"),
+            ["a:1", "b.example", "c:2"]
+        );
+    }
+
+    #[test]
+    fn config_file_lists_insecure_registries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.json");
+        assert!(read_config(&path).unwrap().is_empty());
+        std::fs::write(&path, r#"{"insecure-registries":["m.local:5000"]}"#).unwrap();
+        assert_eq!(read_config(&path).unwrap(), ["m.local:5000"]);
+        std::fs::write(&path, "{").unwrap();
+        let error = read_config(&path).unwrap_err().to_string();
+        assert!(error.contains("registries.json"), "{error}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The store stays consistent when commands race or die: two `rm` of one
+//! container (one wins, the other finds no container), a CLI killed with
+//! SIGKILL in the middle of a foreground `run` (the container, owned by its
+//! supervisor, finishes and is recorded; nothing is left half-made).
+
+use std::time::Duration;
+
+use burrow_tests::engine::Engine;
+use burrow_tests::unique_name;
+
+#[test]
+fn two_removals_of_one_container_one_wins_the_other_finds_nothing() {
+    let e = Engine::new("fault-rm");
+    for round in 0..3 {
+        let name = unique_name(&format!("twice{round}"));
+        e.run(&["-d", "--name", &name], &["sleep", "100"])
+            .run()
+            .assert_success();
+        let first = e.burrow(["rm", "-f", &name]).spawn();
+        let second = e.burrow(["rm", "-f", &name]).spawn();
+        let outcomes = [first.wait(), second.wait()];
+        let won = outcomes.iter().filter(|o| o.success()).count();
+        assert_eq!(won, 1, "exactly one removal succeeds: {outcomes:?}");
+        let lost = outcomes.iter().find(|o| !o.success()).unwrap();
+        assert!(
+            lost.stderr.to_lowercase().contains("no such container"),
+            "the other says so: {lost}"
+        );
+    }
+    let ps = e.burrow(["ps", "-a", "-q"]).run();
+    assert_eq!(ps.stdout_trimmed(), "", "{ps}");
+}
+
+#[test]
+fn a_cli_killed_mid_run_leaves_a_whole_container_behind() {
+    let e = Engine::new("fault-cli");
+    let name = unique_name("orphaned");
+    let cli = e
+        .run(&["--name", &name], &["sh", "-c", "sleep 1; echo finished"])
+        .spawn();
+    e.wait_for("the container to run", || {
+        e.burrow(["ps", "--format", "{{.Names}}"])
+            .run()
+            .stdout_trimmed()
+            == name
+    });
+    cli.signal(libc::SIGKILL);
+    let _ = cli.wait();
+    e.wait_for("the container to finish under its supervisor", || {
+        e.burrow(["ps", "-a", "--format", "{{.Status}}"])
+            .run()
+            .stdout_trimmed()
+            .starts_with("Exited (0)")
+    });
+    let logs = e.burrow(["logs", &name]).run();
+    assert_eq!(logs.stdout, "finished\n", "{logs}");
+    std::thread::sleep(Duration::from_millis(100));
+    e.burrow(["rm", &name]).run().assert_success();
+    let leftovers = e.sandbox.leftover_processes(Duration::from_secs(5));
+    assert!(
+        leftovers.is_empty(),
+        "processes left behind: {leftovers:#?}"
+    );
+}
