@@ -62,3 +62,18 @@ fn a_cli_killed_mid_run_leaves_a_whole_container_behind() {
         "processes left behind: {leftovers:#?}"
     );
 }
+
+/// A `--rm` container that exits at once is removed by its supervisor while
+/// `run` is still finishing its start: `run` must not call that a failure.
+#[test]
+fn quick_rm_containers_started_at_once_all_succeed() {
+    let e = Engine::new("fault-quick-rm");
+    let runs: Vec<_> = (0..8)
+        .map(|_| e.run(&["--rm", "--network", "none"], &["true"]).spawn())
+        .collect();
+    for run in runs {
+        run.wait().assert_success();
+    }
+    let ps = e.burrow(["ps", "-a", "-q"]).run();
+    assert_eq!(ps.stdout_trimmed(), "", "{ps}");
+}

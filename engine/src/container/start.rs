@@ -107,7 +107,12 @@ pub fn start_attached(
     );
     if report.trim() == "ok" || report.starts_with("ok\n") {
         std::mem::forget(child);
-        return store.load(&record.id);
+        return match store.load(&record.id) {
+            // A `--rm` container may already have run, exited and been
+            // removed by its supervisor: it did start.
+            Err(EngineError::NoSuchContainer(_)) if record.config.auto_remove => Ok(record.clone()),
+            other => other,
+        };
     }
     let _ = child.wait();
     let failure = report
