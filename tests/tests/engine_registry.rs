@@ -3,7 +3,8 @@
 //! credentials read from `~/.docker/config.json`), `pull --platform` from a
 //! multi-platform index pushed with skopeo, `save --format` round trips through `load`,
 //! `--tls-verify=false` and configured insecure registries for a plain-HTTP registry
-//! that is not named as a loopback host, and a registry that vanishes mid-blob.
+//! that is not named as a loopback host, a registry that vanishes mid-blob, and Docker
+//! credential helpers (`credsStore`, `credHelpers`) played by a small shell script.
 //!
 //! Each test gives burrow its own HOME and XDG_CONFIG_HOME in the sandbox, so the
 //! credentials and registry configuration of the machine's user are never read.
@@ -49,9 +50,28 @@ impl Env {
             .command(Runtime::burrow().program())
             .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", &self.config)
+            .env("PATH", self.path())
             .arg("--root")
             .arg(root)
             .args(args)
+    }
+
+    /// The usual PATH with the sandbox's `bin` (credential helpers) first.
+    fn path(&self) -> String {
+        format!(
+            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            self.sandbox.dir().join("bin").display()
+        )
+    }
+
+    /// Writes an executable script `bin/NAME` for the test user.
+    fn write_script(&self, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        self.sandbox.make_dir("bin");
+        let path = self.sandbox.write_file(&format!("bin/{name}"), text);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        path
     }
 
     fn burrow<I, S>(&self, args: I) -> Cmd
@@ -192,6 +212,135 @@ fn login_lets_push_and_pull_through_an_htpasswd_registry_and_logout_forgets() {
         .run()
         .assert_success();
     assert_eq!(env.image_id(&again, &remote), id);
+}
+
+/// A credential helper keeping one file per server URL in STATE (Docker's protocol:
+/// `get`/`erase` read the URL on stdin, `store` reads the JSON; "credentials not found"
+/// and exit 1 when it has nothing).
+const HELPER: &str = r#"#!/bin/sh
+state=STATE
+echo "$1" >> "$state/calls"
+key() { printf %s "$1" | tr -c 'A-Za-z0-9' _; }
+case "$1" in
+get) url=$(cat); f="$state/$(key "$url")"
+  if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+store) json=$(cat); url=$(printf %s "$json" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p')
+  printf %s "$json" > "$state/$(key "$url")" ;;
+erase) url=$(cat); f="$state/$(key "$url")"
+  if [ -f "$f" ]; then rm "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+*) echo "unknown action $1" >&2; exit 2 ;;
+esac
+"#;
+
+#[test]
+fn imagegaps_credential_helpers_store_get_and_erase_like_dockers() {
+    let env = Env::new("reg-helper");
+    let registry = Registry::start(&env.sandbox, "auth", Some(("alice", "s3cret")));
+    let host = registry.host.as_str();
+    let remote = format!("{host}/team/helped:v1");
+    let state = env.sandbox.make_dir("helper-state");
+    env.write_script(
+        "docker-credential-burrowtest",
+        &HELPER.replace("STATE", &state.display().to_string()),
+    );
+    env.write_script(
+        "docker-credential-locked",
+        "#!/bin/sh\ncat >/dev/null\necho 'the keychain is locked' >&2\nexit 3\n",
+    );
+    env.sandbox.make_dir("home/.docker");
+    let docker_config = |config: serde_json::Value| {
+        env.sandbox
+            .write_file("home/.docker/config.json", config.to_string());
+    };
+    let helper_file = state.join(host.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+
+    // credsStore: login stores through the helper and nothing in burrow's own file.
+    docker_config(serde_json::json!({"credsStore": "burrowtest"}));
+    let out = env
+        .burrow(["login", "-u", "alice", "--password-stdin", host])
+        .stdin(b"s3cret\n".to_vec())
+        .run();
+    out.assert_success();
+    assert_eq!(out.stdout_trimmed(), "Login Succeeded", "{out}");
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&helper_file).unwrap_or_else(|e| panic!("{}: {e}", helper_file.display())),
+    )
+    .unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"ServerURL": host, "Username": "alice", "Secret": "s3cret"})
+    );
+    let burrow_auth = env.config.join("burrow/auth.json");
+    let own = std::fs::read_to_string(&burrow_auth).unwrap_or_default();
+    assert!(!own.contains("YWxpY2U6czNjcmV0"), "{own}");
+
+    // push and pull get the credential from the helper.
+    env.burrow(["import"])
+        .arg(env.sandbox.busybox_rootfs_tar())
+        .arg(&remote)
+        .run()
+        .assert_success();
+    let id = env.image_id(&env.sandbox.engine_root(), &remote);
+    env.burrow(["push", "-q", &remote]).run().assert_success();
+    let pulled = env.store("pulled");
+    env.burrow_at(&pulled, ["pull", "-q", &remote])
+        .run()
+        .assert_success();
+    assert_eq!(env.image_id(&pulled, &remote), id);
+    let calls = std::fs::read_to_string(state.join("calls")).unwrap();
+    assert!(calls.lines().any(|l| l == "get"), "{calls}");
+
+    // logout erases through the helper; the next pull is refused again.
+    let out = env.burrow(["logout", host]).run();
+    out.assert_success();
+    assert_eq!(
+        out.stdout_trimmed(),
+        format!("Removing login credentials for {host}")
+    );
+    assert!(!helper_file.exists());
+    let out = env.burrow(["logout", host]).run();
+    out.assert_success();
+    assert_eq!(out.stdout_trimmed(), format!("Not logged in to {host}"));
+    let refused = env.store("refused");
+    env.burrow_at(&refused, ["pull", "-q", &remote])
+        .run()
+        .assert_one_line_error(&["401", host])
+        .assert_code(1);
+    assert_eq!(env.image_count(&refused), 0);
+
+    // credHelpers names a helper for this registry; it wins over credsStore.
+    std::fs::write(
+        &helper_file,
+        serde_json::json!({"ServerURL": host, "Username": "alice", "Secret": "s3cret"}).to_string(),
+    )
+    .unwrap();
+    docker_config(serde_json::json!({
+        "credsStore": "locked",
+        "credHelpers": {host: "burrowtest"},
+    }));
+    env.burrow_at(&refused, ["pull", "-q", &remote])
+        .run()
+        .assert_success();
+    assert_eq!(env.image_id(&refused, &remote), id);
+
+    // A helper that fails, or is not installed: one line naming it, nothing stored.
+    docker_config(serde_json::json!({"credsStore": "locked"}));
+    let locked = env.store("locked");
+    env.burrow_at(&locked, ["pull", "-q", &remote])
+        .run()
+        .assert_one_line_error(&["docker-credential-locked", "the keychain is locked", host])
+        .assert_code(1);
+    env.burrow(["login", "-u", "alice", "--password-stdin", host])
+        .stdin(b"s3cret\n".to_vec())
+        .run()
+        .assert_one_line_error(&["docker-credential-locked", "store", host])
+        .assert_code(1);
+    docker_config(serde_json::json!({"credsStore": "absent"}));
+    env.burrow_at(&locked, ["pull", "-q", &remote])
+        .run()
+        .assert_one_line_error(&["docker-credential-absent", "not found on PATH"])
+        .assert_code(1);
+    assert_eq!(env.image_count(&locked), 0);
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! `BURROW_INSECURE_REGISTRIES`, then the `insecure-registries` list of
 //! `$XDG_CONFIG_HOME/burrow/registries.json` (`{"insecure-registries": ["h:5000"]}`).
 //! Credentials live in `$XDG_CONFIG_HOME/burrow/auth.json` (mode 0600, Docker's
-//! `auths` shape) and are also read from `~/.docker/config.json`.
+//! `auths` shape) and are also read from `~/.docker/config.json`; either file's
+//! `credsStore`/`credHelpers` send them through Docker credential helpers instead.
 
 use std::path::{Path, PathBuf};
 

@@ -8,8 +8,12 @@
 //!
 //! Credentials come from burrow's own store (written by `login`, mode 0600, the
 //! `{"auths": {HOST: {"auth": base64(user:password)}}}` format Docker and podman use)
-//! and then from `~/.docker/config.json` (only its inline `auths`; credential helpers
-//! are not run). Docker Hub's entry may be keyed `https://index.docker.io/v1/`.
+//! and then from `~/.docker/config.json`. Either file may name credential helpers, as
+//! Docker's does: `credHelpers` (`{HOST: NAME}`) for one registry, `credsStore` (NAME)
+//! for all; a helper applies before the file's inline `auths` (see [`super::helper`]).
+//! `login` stores through the first helper that applies (burrow's file first), else
+//! inline in burrow's file; `logout` erases in both. Docker Hub's entry may be keyed
+//! `https://index.docker.io/v1/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::helper::Helper;
 use super::RegistryError;
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -105,6 +110,14 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
+    /// The user name helpers give for an identity (OAuth2 refresh) token.
+    pub const IDENTITY_TOKEN_USER: &'static str = "<token>";
+
+    /// Whether the password is an identity token to trade at the token realm.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == Self::IDENTITY_TOKEN_USER
+    }
+
     pub fn basic_header(&self) -> String {
         let pair = format!("{}:{}", self.username, self.password);
         format!("Basic {}", BASE64.encode(pair))
@@ -125,6 +138,18 @@ impl Credential {
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    #[serde(
+        rename = "credsStore",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    creds_store: Option<String>,
+    #[serde(
+        rename = "credHelpers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    cred_helpers: BTreeMap<String, String>,
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
 }
@@ -139,6 +164,18 @@ struct AuthEntry {
     password: Option<String>,
     #[serde(flatten)]
     other: BTreeMap<String, serde_json::Value>,
+}
+
+impl AuthFile {
+    /// The helper this file names for `host`: its `credHelpers` entry, else `credsStore`.
+    fn helper(&self, host: &str) -> Option<Helper> {
+        keys_for(host)
+            .iter()
+            .find_map(|key| self.cred_helpers.get(key))
+            .or(self.creds_store.as_ref())
+            .filter(|name| !name.is_empty())
+            .map(|name| Helper::new(name))
+    }
 }
 
 impl AuthEntry {
@@ -181,9 +218,15 @@ impl Credentials {
     }
 
     /// The credential for a registry host (`docker.io` also matches Docker Hub's keys).
+    /// Per file: its helper for the host first, then its inline `auths`.
     pub fn lookup(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
-        for path in [&self.store, &self.docker_config].into_iter().flatten() {
+        for path in self.files() {
             let file = read_auth_file(path)?;
+            if let Some(helper) = file.helper(host) {
+                if let Some(credential) = helper.get(host)? {
+                    return Ok(Some(credential));
+                }
+            }
             for key in keys_for(host) {
                 if let Some(credential) = file.auths.get(&key).and_then(AuthEntry::credential) {
                     return Ok(Some(credential));
@@ -193,8 +236,13 @@ impl Credentials {
         Ok(None)
     }
 
-    /// Stores a credential in burrow's file (mode 0600, written atomically).
+    /// Stores a credential: through the first credential helper configured for `host`
+    /// (burrow's file, then Docker's), else in burrow's file (mode 0600, written
+    /// atomically).
     pub fn login(&self, host: &str, credential: &Credential) -> Result<(), RegistryError> {
+        if let Some(helper) = self.helper(host)? {
+            return helper.store(host, credential);
+        }
         let path = self.store_path()?;
         let mut file = read_auth_file(path)?;
         let entry = AuthEntry {
@@ -205,15 +253,34 @@ impl Credentials {
         write_auth_file(path, &file)
     }
 
-    /// Removes a host from burrow's file; false when it was not there.
+    /// Removes a host from the configured credential helper and from burrow's file;
+    /// false when neither held it.
     pub fn logout(&self, host: &str) -> Result<bool, RegistryError> {
+        let mut removed = match self.helper(host)? {
+            Some(helper) => helper.erase(host)?,
+            None => false,
+        };
         let path = self.store_path()?;
         let mut file = read_auth_file(path)?;
-        let removed = file.auths.remove(host).is_some();
-        if removed {
+        if file.auths.remove(host).is_some() {
             write_auth_file(path, &file)?;
+            removed = true;
         }
         Ok(removed)
+    }
+
+    /// The credential helper that `login` and `logout` use for `host`, if any.
+    pub fn helper(&self, host: &str) -> Result<Option<Helper>, RegistryError> {
+        for path in self.files() {
+            if let Some(helper) = read_auth_file(path)?.helper(host) {
+                return Ok(Some(helper));
+            }
+        }
+        Ok(None)
+    }
+
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        [&self.store, &self.docker_config].into_iter().flatten()
     }
 
     fn store_path(&self) -> Result<&Path, RegistryError> {
@@ -329,7 +396,7 @@ mod tests {
         assert_eq!(credentials.lookup("h:5000").unwrap(), Some(secret));
         std::fs::write(
             dir.path().join("docker.json"),
-            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"ZG9jazpodWI="}},"credsStore":"x"}"#,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"ZG9jazpodWI="}},"credHelpers":{"other.example":"x"}}"#,
         )
         .unwrap();
         let hub = credentials.lookup("registry-1.docker.io").unwrap().unwrap();

@@ -18,6 +18,7 @@
 //!   header when the host changes.
 
 pub mod auth;
+pub mod helper;
 mod pull;
 mod push;
 
@@ -82,6 +83,13 @@ pub enum RegistryError {
     },
     #[error("invalid credentials file {}: {message}", path.display())]
     Credentials { path: PathBuf, message: String },
+    #[error("credential helper {helper} failed to {action} the credentials of {host}: {message}")]
+    CredentialHelper {
+        helper: String,
+        action: String,
+        host: String,
+        message: String,
+    },
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error(transparent)]
@@ -469,14 +477,27 @@ impl Client {
             .and_then(|rest| rest.split('/').next())
             .unwrap_or("");
         let agent = self.agent(!self.is_insecure(realm_host))?;
-        let mut request = agent.get(realm).query("scope", scope);
-        if let Some(service) = service {
-            request = request.query("service", service);
-        }
-        if let Some(credential) = &credential {
-            request = request.set("Authorization", &credential.basic_header());
-        }
-        let response = match request.call() {
+        let result = match &credential {
+            // An identity token is an OAuth2 refresh token: traded by POST, as Docker does.
+            Some(credential) if credential.is_identity_token() => agent.post(realm).send_form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", credential.password.as_str()),
+                ("service", service.unwrap_or("")),
+                ("scope", scope),
+                ("client_id", "burrow"),
+            ]),
+            _ => {
+                let mut request = agent.get(realm).query("scope", scope);
+                if let Some(service) = service {
+                    request = request.query("service", service);
+                }
+                if let Some(credential) = &credential {
+                    request = request.set("Authorization", &credential.basic_header());
+                }
+                request.call()
+            }
+        };
+        let response = match result {
             Ok(response) => response,
             Err(ureq::Error::Status(401 | 403, response)) => {
                 let mut body = String::new();

@@ -1,5 +1,7 @@
-//! `burrow logout [SERVER]`: forgets the credentials `login` stored for a registry
-//! (those of `~/.docker/config.json` are Docker's and stay).
+//! `burrow logout [SERVER]`: forgets the credentials `login` stored for a registry:
+//! erased through the credential helper configured for it (`credsStore`/`credHelpers`)
+//! and removed from burrow's file. Inline `auths` of `~/.docker/config.json` are
+//! Docker's and stay.
 
 use anyhow::Result;
 use burrow_engine::images;
