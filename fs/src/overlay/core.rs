@@ -248,11 +248,13 @@ impl Core {
                     };
                     return Ok(Some((layer, st, below)));
                 }
-                None => {
+                // A whiteout in the last layer hides nothing: no need to look for it.
+                None if i + 1 < dir_layers.len() => {
                     if self.whited_out(layer, dir, name) {
                         return Ok(None);
                     }
                 }
+                None => {}
             }
         }
         Ok(None)
@@ -330,11 +332,22 @@ impl Core {
 
     /// The attributes the overlay shows for a file found at (layer, path).
     fn attr_of(&self, layer: usize, path: &Path, st: &Stat, number: u64, merged: bool) -> FileAttr {
+        let kind = st.st_mode & libc::S_IFMT;
+        let record = if kind == libc::S_IFREG || kind == libc::S_IFDIR {
+            self.override_of(layer, path)
+        } else {
+            None
+        };
+        Self::attr_with(st, record, number, merged)
+    }
+
+    /// The attributes shown for `st` with its ownership record (if any) applied.
+    fn attr_with(st: &Stat, record: Option<OverrideStat>, number: u64, merged: bool) -> FileAttr {
         let mut kind = st.st_mode & libc::S_IFMT;
         let mut perm = st.st_mode & 0o7777;
         let (mut uid, mut gid, mut rdev) = (st.st_uid, st.st_gid, st.st_rdev as u32);
         if kind == libc::S_IFREG || kind == libc::S_IFDIR {
-            if let Some(record) = self.override_of(layer, path) {
+            if let Some(record) = record {
                 uid = record.uid;
                 gid = record.gid;
                 perm = record.mode;
@@ -360,7 +373,7 @@ impl Core {
             ctime: system_time(st.st_ctime, st.st_ctime_nsec as i64),
             crtime: UNIX_EPOCH,
             kind: file_type(kind),
-            perm: perm as u16,
+            perm: (perm & 0o7777) as u16,
             nlink: if merged { 1 } else { st.st_nlink as u32 },
             uid,
             gid,
@@ -396,7 +409,38 @@ impl Core {
         let path = dir_path.join(name);
         let number = self.number_for(layer, &path, st);
         let merged = dir_layers.len() > 1;
-        let mut attr = self.attr_of(layer, &path, st, number, merged);
+        let attr = self.attr_of(layer, &path, st, number, merged);
+        self.remember(parent, name, layer, attr, dir_layers)
+    }
+
+    /// Registers an entry just made in the upper dir from its stat and the ownership
+    /// record written for it, with no further syscalls: a new file has no origin and
+    /// no record but the one `own_new` wrote.
+    fn register_new(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        st: &Stat,
+        record: Option<OverrideStat>,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let attr = Self::attr_with(st, record, self.xino(0, st.st_ino), false);
+        let dir_layers = if attr.kind == FileType::Directory {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        self.remember(parent, name, 0, attr, dir_layers)
+    }
+
+    fn remember(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        layer: usize,
+        mut attr: FileAttr,
+        dir_layers: Vec<usize>,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let number = attr.ino.0;
         let fresh = Node {
             kind: Self::kind_bits(&attr),
             links: vec![(parent, name.to_os_string())],
@@ -903,10 +947,20 @@ impl Core {
     }
 
     /// Gives a new upper entry the caller's owner (or records it when the disk cannot).
-    fn own_new(&self, path: &Path, uid: u32, gid: u32, mode: u32, kind: Option<OverrideKind>) {
-        let Ok(upper) = self.upper() else { return };
+    /// Returns the ownership record written, if one was.
+    fn own_new(
+        &self,
+        path: &Path,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        kind: Option<OverrideKind>,
+    ) -> Option<OverrideStat> {
+        let Ok(upper) = self.upper() else {
+            return None;
+        };
         if uid == self.euid && gid == self.egid && kind.is_none() {
-            return;
+            return None;
         }
         let chowned = kind.is_none()
             && rfs::chownat(
@@ -917,16 +971,13 @@ impl Core {
                 AtFlags::SYMLINK_NOFOLLOW,
             )
             .is_ok();
-        let st = match rfs::statat(upper, path, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(_) => return,
-        };
+        let st = rfs::statat(upper, path, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let ftype = st.st_mode & libc::S_IFMT;
         if chowned {
             if mode & 0o7000 != 0 && (ftype == libc::S_IFREG || ftype == libc::S_IFDIR) {
                 let _ = rfs::chmodat(upper, path, Mode::from_raw_mode(mode), AtFlags::empty());
             }
-            return;
+            return None;
         }
         if ftype == libc::S_IFREG || ftype == libc::S_IFDIR {
             let record = OverrideStat {
@@ -935,13 +986,15 @@ impl Core {
                 mode,
                 kind,
             };
-            let _ = rfs::lsetxattr(
+            let written = rfs::lsetxattr(
                 self.abs(0, path),
                 OVERRIDE_STAT_XATTR,
                 record.format().as_bytes(),
                 rfs::XattrFlags::empty(),
             );
+            return written.is_ok().then_some(record);
         }
+        None
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -964,8 +1017,10 @@ impl Core {
             oflags,
             Mode::from_raw_mode(mode & 0o7777),
         )?;
-        self.own_new(&path, uid, gid, mode & 0o7777, None);
-        let (attr, generation, ttl) = self.lookup_locked(parent, name)?;
+        let record = self.own_new(&path, uid, gid, mode & 0o7777, None);
+        // The reply is built from the open file: no second resolve of the name.
+        let st = rfs::fstat(&fd)?;
+        let (attr, generation, ttl) = self.register_new(parent, name, &st, record)?;
         let fh = self.add_file(File::from(fd));
         Ok((attr, generation, ttl, fh))
     }
@@ -1059,8 +1114,11 @@ impl Core {
         } else {
             rfs::mkdirat(upper, &path, Mode::from_raw_mode(mode & 0o7777))?;
         }
-        self.own_new(&path, uid, gid, mode & 0o7777, None);
-        self.lookup_locked(parent, name)
+        let record = self.own_new(&path, uid, gid, mode & 0o7777, None);
+        // A new directory merges nothing from below: a lower one of the same name was
+        // whited out (the new one is then opaque) or hidden by a lower whiteout.
+        let st = rfs::statat(upper, &path, AtFlags::SYMLINK_NOFOLLOW)?;
+        self.register_new(parent, name, &st, record)
     }
 
     pub fn symlink(
