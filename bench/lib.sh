@@ -4,6 +4,7 @@
 # rootless is what is measured.
 #
 #   bench_work NAME     → $work (mktemp, 0755, owned by the user), $user, as_user=(…)
+#                         (as root: the user's HOME is $work/home)
 #   bench_install       → $work/burrow, a copy of the release binary the user cannot write
 #   bench_runtime_dir   → XDG_RUNTIME_DIR=$work/xdg (0700, the user's), exported
 
@@ -14,8 +15,10 @@ bench_work() {
   user=$(id -un)
   if [ "$(id -u)" = 0 ]; then
     user=${BURROW_TEST_USER:-burrow-test}
-    as_user=(setpriv --reuid "$user" --regid "$user" --init-groups --)
     chown "$user" "$work"
+    mkdir -p "$work/home"
+    chown "$user" "$work/home"
+    as_user=(setpriv --reuid "$user" --regid "$user" --init-groups -- env HOME="$work/home")
   fi
 }
 
