@@ -252,10 +252,8 @@ impl Core {
                     return Ok(Some((layer, st, below)));
                 }
                 // A whiteout in the last layer hides nothing: no need to look for it.
-                None if i + 1 < dir_layers.len() => {
-                    if self.whited_out(layer, dir, name) {
-                        return Ok(None);
-                    }
+                None if i + 1 < dir_layers.len() && self.whited_out(layer, dir, name) => {
+                    return Ok(None);
                 }
                 None => {}
             }
