@@ -49,7 +49,9 @@
 //! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
 //! server only to open and close directories. Requests are served by several threads,
 //! each on its own clone of the /dev/fuse fd; namespace changes take one lock, reads,
-//! writes, lookups and listings do not.
+//! writes, lookups and listings do not. FLUSH is answered ENOSYS once, so closes
+//! cost no round trip (the kernel still writes dirty pages back and reports their
+//! errors at close), and a create or mkdir answers from the new entry's own stat.
 //!
 //! *Mounting.* Inside a user namespace that owns the mount namespace, the server mounts
 //! FUSE itself through /dev/fuse (with `allow_other`, so every container uid can use
