@@ -171,7 +171,7 @@ fn netmulti_connect_and_disconnect_a_running_container() {
         .assert_success();
     assert_eq!(interfaces(&e, &c), "eth0 lo");
     assert_eq!(fetch_from(&e, &c, &wb), "unreachable");
-    assert_eq!(network_names(&inspect(&e, &c)), [a.clone()]);
+    assert_eq!(network_names(&inspect(&e, &c)), [a.as_str()]);
     let net = e.burrow(["network", "inspect", &b]).run();
     assert!(!net.stdout.contains(&format!("\"{c}\"")), "{net}");
 
@@ -212,7 +212,7 @@ fn netmulti_connect_and_disconnect_a_stopped_container_take_effect_at_start() {
     e.burrow(["start", &c]).run().assert_success();
     // b is its only network now: eth0.
     assert_eq!(interfaces(&e, &c), "eth0 lo");
-    assert_eq!(network_names(&inspect(&e, &c)), [b.clone()]);
+    assert_eq!(network_names(&inspect(&e, &c)), [b.as_str()]);
     assert_eq!(fetch_from(&e, &c, &wb), host_b);
 
     e.burrow(["rm", "-f", &wb, &c]).run().assert_success();
