@@ -192,7 +192,12 @@ fn netmulti_connect_and_disconnect_a_stopped_container_take_effect_at_start() {
         .args(["busybox", "sleep", "300"])
         .run()
         .assert_success();
-    e.burrow(["network", "connect", &b, &c])
+    // An address of b's own choosing: --ip, checked against b's subnet.
+    let net = e.burrow(["network", "inspect", &b]).run();
+    let net: serde_json::Value = serde_json::from_str(&net.stdout).unwrap();
+    let subnet = net[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
+    let wanted = subnet.replace(".0/24", ".50");
+    e.burrow(["network", "connect", "--ip", &wanted, &b, &c])
         .run()
         .assert_success();
     let created = inspect(&e, &c);
@@ -204,6 +209,11 @@ fn netmulti_connect_and_disconnect_a_stopped_container_take_effect_at_start() {
     e.burrow(["start", &c]).run().assert_success();
     assert_eq!(interfaces(&e, &c), "eth0 eth1 lo");
     assert_eq!(fetch_from(&e, &c, &wb), host_b);
+    let running = inspect(&e, &c);
+    assert_eq!(
+        running["NetworkSettings"]["Networks"][&b]["IPAddress"],
+        wanted.as_str()
+    );
 
     e.burrow(["stop", "-t", "1", &c]).run().assert_success();
     e.burrow(["network", "disconnect", &a, &c])
@@ -310,6 +320,35 @@ fn netmulti_the_default_network_refuses_burrows_own_subnets() {
         .run();
     out.assert_success();
     assert!(out.stdout.contains("Connection refused"), "{out}");
+    e.burrow(["rm", "-f", &wa]).run().assert_success();
+    e.burrow(["network", "rm", &a]).run().assert_success();
+}
+
+#[test]
+fn netmulti_the_default_route_goes_through_the_first_network_that_is_not_internal() {
+    let e = Engine::new("netmulti-route");
+    e.sandbox.import_busybox("busybox");
+    let a = internal_network(&e, "neta");
+    let wa = unique_name("wa");
+    let host_a = web_server(&e, &wa, &a);
+    for (first, second, outside) in [
+        ("bridge", a.as_str(), "eth0"),
+        (a.as_str(), "bridge", "eth1"),
+    ] {
+        let script = format!(
+            "route -n | awk '$1 == \"0.0.0.0\" {{ print $2, $8 }}'; wget -qO- http://{wa}/hostname"
+        );
+        let out = e
+            .burrow(["run", "--rm", "--network", first, "--network", second])
+            .args(["busybox", "sh", "-c", &script])
+            .run();
+        out.assert_success();
+        assert_eq!(
+            out.stdout_lines(),
+            [format!("10.0.2.2 {outside}"), host_a.clone()],
+            "{out}"
+        );
+    }
     e.burrow(["rm", "-f", &wa]).run().assert_success();
     e.burrow(["network", "rm", &a]).run().assert_success();
 }
