@@ -85,6 +85,9 @@ pub struct RunConfig {
     /// `--cpus` as given (`1.5`).
     #[serde(default)]
     pub cpus: Option<String>,
+    /// `--userns=keep-id`: the user's ids inside (None: the supervisor's namespace).
+    #[serde(default)]
+    pub keep_id: Option<crate::idshift::KeepId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
