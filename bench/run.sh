@@ -13,20 +13,13 @@ repo=$(pwd)
 runs=${1:-20}
 count=${2:-50}
 cargo build --release -p burrow >/dev/null
-work=$(mktemp -d /tmp/burrow-bench-run.XXXXXX)
-chmod 755 "$work"
-as_user=()
-user=$(id -un)
-if [ "$(id -u)" = 0 ]; then
-  user=${BURROW_TEST_USER:-burrow-test}
-  as_user=(runuser -u "$user" --)
-  chown "$user" "$work"
-fi
+. bench/lib.sh
+bench_work run
 run_as() { "${as_user[@]}" env HOME="$work/home" XDG_RUNTIME_DIR="$work/xdg" "$@"; }
 run_as mkdir -p "$work/home" "$work/xdg"
 chmod 700 "$work/xdg"
 # A binary the user cannot write (a system install: no sealed-memfd copy at start).
-install -m 0755 target/release/burrow "$work/burrow"
+bench_install
 tests/fixtures/busybox-rootfs.sh "$work/busybox.tar"
 chmod 644 "$work/busybox.tar"
 

@@ -19,6 +19,7 @@ pub mod security;
 pub mod spec_builder;
 pub mod store;
 pub mod supervisor;
+pub mod units;
 pub mod userns;
 pub mod volumes;
 

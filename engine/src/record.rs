@@ -146,6 +146,28 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// A container just created: not started yet, no process, no exit code.
+    pub fn new(id: String, name: String, config: RunConfig) -> Self {
+        ContainerRecord {
+            id,
+            name,
+            created: burrow_runtime::state::rfc3339_now(),
+            config,
+            status: ContainerStatus::Created,
+            pid: 0,
+            pid_start_time: 0,
+            supervisor_pid: 0,
+            supervisor_start_time: 0,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            ports: Vec::new(),
+            paused: false,
+            restart_count: 0,
+            stopped_by_user: false,
+        }
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
     }

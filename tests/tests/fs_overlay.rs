@@ -223,6 +223,43 @@ fn programs_work_on_the_overlay_like_on_the_kernel_one() {
 }
 
 #[test]
+fn open_files_stay_usable_after_unlink_like_on_the_kernel_one() {
+    // dpkg-deb, databases and editors open a temporary file, unlink it and go on using
+    // the descriptor: fstat, write, truncate, chmod, utime and close must all work.
+    let sandbox = Sandbox::new("fs-unlinked");
+    let script = |path: &str| {
+        format!(
+            r#"step 'python3 -c "
+import os
+fd = os.open(\"{path}\", os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink(\"{path}\")
+os.write(fd, b\"hello unlinked\")
+os.fsync(fd)
+print(os.fstat(fd).st_size, os.fstat(fd).st_nlink)
+os.ftruncate(fd, 5)
+os.fchmod(fd, 0o600)
+os.utime(fd, (1000000000, 1000000000))
+st = os.fstat(fd)
+print(st.st_size, oct(st.st_mode & 0o777), st.st_mtime)
+print(os.pread(fd, 100, 0))
+os.close(fd)
+print(os.path.exists(\"{path}\"))
+"'
+"#
+        )
+    };
+    let ops = format!("{}{}", script("tmpfile"), script("etc/c"));
+    assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "unlinked",
+            layers: BASE_LAYERS,
+            ops: &ops,
+        },
+    );
+}
+
+#[test]
 fn owners_recorded_in_layers_are_shown_kept_and_updated() {
     // An unpacked layer whose owners the disk could not hold carries them in
     // user.containers.override_stat; the overlay shows them, keeps them through

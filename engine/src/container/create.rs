@@ -9,7 +9,7 @@ use burrow_runtime::spec::oci::Spec;
 use super::attach_mounts::{attach_mounts, forget_created};
 use crate::error::{EngineError, IoContext, Result};
 use crate::ids::{generated_name, new_id, validate_name};
-use crate::record::{ContainerRecord, ContainerStatus, RunConfig};
+use crate::record::{ContainerRecord, RunConfig};
 use crate::spec_builder;
 use crate::store::Store;
 use crate::volumes::populate_container_volumes;
@@ -54,24 +54,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
             .unwrap_or_else(|| id.clone()),
     };
     let created_volumes = attach_mounts(store, &mut config)?;
-    let record = ContainerRecord {
-        id: id.clone(),
-        name,
-        created: burrow_runtime::state::rfc3339_now(),
-        config,
-        status: ContainerStatus::Created,
-        pid: 0,
-        pid_start_time: 0,
-        supervisor_pid: 0,
-        supervisor_start_time: 0,
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        ports: Vec::new(),
-        paused: false,
-        restart_count: 0,
-        stopped_by_user: false,
-    };
+    let record = ContainerRecord::new(id.clone(), name, config);
     let dir = store.container_dir(&id);
     let written = populate_plain_rootfs(store, &record)
         .and_then(|()| build_spec(&record.config, &id))

@@ -52,6 +52,9 @@ pub struct ListedEntry {
 /// A file open through the overlay.
 pub struct OpenFile {
     pub file: File,
+    /// The node it was opened as: after an unlink the handle is the only way left to
+    /// reach the file (fstat, fchmod, ftruncate … on an unlinked temporary file).
+    pub ino: u64,
 }
 
 /// Cache lifetimes handed to the kernel.
@@ -464,7 +467,10 @@ impl Core {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
-        let (layer, path, _) = self.node_info(ino)?;
+        let (layer, path, _) = match self.node_info(ino) {
+            Ok(info) => info,
+            Err(e) => return self.getattr_unlinked(ino).ok_or(e)?,
+        };
         let merged = read(&self.nodes)
             .get(ino)
             .map(|n| n.dir_layers.len() > 1)
@@ -479,14 +485,57 @@ impl Core {
     pub fn getattr_open(&self, ino: u64, fh: u64) -> FsResult<FileAttr> {
         match self.getattr(ino) {
             Ok(attr) => Ok(attr),
-            Err(e) => {
-                let file = self.file(fh).ok_or(e)?;
-                let st = rfs::fstat(&file.file)?;
-                let mut attr = self.attr_of(0, Path::new(""), &st, ino, false);
-                attr.ino = INodeNo(ino);
-                Ok(attr)
-            }
+            Err(e) => self.attr_through(&*self.file(fh).ok_or(e)?),
         }
+    }
+
+    /// Attributes of a node that has no name left but is still open somewhere.
+    fn getattr_unlinked(&self, ino: u64) -> Option<FsResult<FileAttr>> {
+        let file = self.open_file_of(ino)?;
+        Some(self.attr_through(&file))
+    }
+
+    fn attr_through(&self, file: &OpenFile) -> FsResult<FileAttr> {
+        let st = rfs::fstat(&file.file)?;
+        let mut attr = self.attr_of(0, Path::new(""), &st, file.ino, false);
+        attr.ino = INodeNo(file.ino);
+        Ok(attr)
+    }
+
+    /// setattr on a node with no name left, through one of its open handles (the
+    /// kernel flushes times and sizes of an unlinked file when it is synced or closed).
+    #[allow(clippy::too_many_arguments)]
+    fn setattr_unlinked(
+        &self,
+        file: &OpenFile,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
+    ) -> FsResult<FileAttr> {
+        if uid.is_some() || gid.is_some() {
+            rfs::fchown(
+                &file.file,
+                uid.map(rfs::Uid::from_raw),
+                gid.map(rfs::Gid::from_raw),
+            )?;
+        }
+        if let Some(mode) = mode {
+            rfs::fchmod(&file.file, Mode::from_raw_mode(mode & 0o7777))?;
+        }
+        if let Some(size) = size {
+            rfs::ftruncate(&file.file, size)?;
+        }
+        if atime.is_some() || mtime.is_some() {
+            let times = Timestamps {
+                last_access: timespec_of(atime),
+                last_modification: timespec_of(mtime),
+            };
+            rfs::futimens(&file.file, &times)?;
+        }
+        self.attr_through(file)
     }
 
     pub fn parent_of(&self, ino: u64) -> Option<u64> {
@@ -996,7 +1045,7 @@ impl Core {
         )?;
         self.own_new(&path, uid, gid, mode & 0o7777, None);
         let (attr, generation, ttl) = self.lookup_locked(parent, name)?;
-        let fh = self.add_file(File::from(fd));
+        let fh = self.add_file(File::from(fd), attr.ino.0);
         Ok((attr, generation, ttl, fh))
     }
 
@@ -1444,6 +1493,12 @@ impl Core {
             && size.is_none()
             && atime.is_none()
             && mtime.is_none();
+        if self.node_info(ino).is_err() {
+            let via_handle = fh.and_then(|fh| self.file(fh));
+            if let Some(file) = via_handle.or_else(|| self.open_file_of(ino)) {
+                return self.setattr_unlinked(&file, mode, uid, gid, size, atime, mtime);
+            }
+        }
         if changes_nothing {
             // Only a ctime the kernel keeps itself (writeback cache, e.g. after an
             // unlink): nothing to copy up, and the node may have no name left.
@@ -1600,10 +1655,15 @@ impl Core {
 
     // ---- files ---------------------------------------------------------------------
 
-    fn add_file(&self, file: File) -> u64 {
+    fn add_file(&self, file: File, ino: u64) -> u64 {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        write(&self.files).insert(fh, Arc::new(OpenFile { file }));
+        write(&self.files).insert(fh, Arc::new(OpenFile { file, ino }));
         fh
+    }
+
+    /// Any open handle of `ino` (a scan: only asked for nodes whose name is gone).
+    fn open_file_of(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        read(&self.files).values().find(|f| f.ino == ino).cloned()
     }
 
     pub fn file(&self, fh: u64) -> Option<Arc<OpenFile>> {
@@ -1626,7 +1686,7 @@ impl Core {
             open_flags(flags),
             Mode::empty(),
         )?;
-        Ok(self.add_file(File::from(fd)))
+        Ok(self.add_file(File::from(fd), ino))
     }
 
     pub fn statfs(&self) -> FsResult<rfs::StatVfs> {
