@@ -409,6 +409,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn u_mode_asks_for_shifted_ids() {
+        assert!(parse_volume_flag("/srv:/srv:U").unwrap().shift_ids);
+        assert!(parse_volume_flag("data:/d:ro,U").unwrap().shift_ids);
+        assert!(!parse_volume_flag("/srv:/srv").unwrap().shift_ids);
+        assert!(parse_volume_flag("/srv:/srv:u").is_err());
+    }
+
+    #[test]
     fn volume_flags_pick_the_kind() {
         let anonymous = parse_volume_flag("/data").unwrap();
         assert!(anonymous.is_anonymous_volume());
