@@ -25,7 +25,7 @@ pub mod volumes;
 
 pub use error::{EngineError, Result};
 pub use mounts::{MountKind, MountSpec};
-pub use record::{ContainerRecord, ContainerStatus, RunConfig};
+pub use record::{ContainerRecord, ContainerStatus, NetworkAttachment, RunConfig};
 pub use restart::RestartPolicy;
 pub use store::Store;
 pub use volumes::{VolumeRecord, VolumeRequest};

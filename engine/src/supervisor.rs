@@ -26,12 +26,13 @@ use burrow_runtime::StartTrigger;
 use crate::attach::{self, server::AttachServer};
 use crate::error::{EngineError, Result};
 use crate::logs::{log_path, LogWriter};
-use crate::networks;
 use crate::record::ContainerStatus;
 use crate::store::Store;
 use stdio::Stdio;
 
+pub(crate) mod control;
 mod network;
+mod nics;
 mod stdio;
 
 /// The descriptor on which the supervisor reports readiness.
@@ -64,7 +65,7 @@ pub fn supervise(store: &Store, id: &str, wait_for_attach: bool) -> Result<i32> 
 /// What stays in place across the container's runs (restarts): its root
 /// filesystem, network namespace, log and attach socket.
 struct Held {
-    user_network: Option<network::UserNetwork>,
+    nics: Option<Arc<nics::Nics>>,
     bundle: PathBuf,
     runtime_root: PathBuf,
     netns: Option<PathBuf>,
@@ -102,25 +103,27 @@ fn run(
     } else {
         None
     };
-    let user_network = match &netns {
-        Some(_) if !networks::BUILTIN.contains(&record.config.network.as_str()) => {
-            let joined = network::UserNetwork::join(store, id, &record.name, &record.config)?;
+    let nics = match &netns {
+        Some(path) => {
             let hostname = burrow_runtime::spec::oci::Spec::load(bundle.join("config.json"))
                 .ok()
                 .and_then(|spec| spec.hostname().clone())
                 .unwrap_or_default();
-            crate::container::etc_files::rewrite_for_network(
-                &dir,
+            let nics = Arc::new(nics::Nics::join_all(
+                store,
+                id,
+                &record.name,
                 &record.config,
+                path,
                 &hostname,
-                joined.addresses()?,
-            )?;
-            Some(joined)
+            )?);
+            control::serve(store, id, nics.clone())?;
+            Some(nics)
         }
-        _ => None,
+        None => None,
     };
     let held = Held {
-        user_network,
+        nics,
         logs: LogWriter::create(&log_path(&dir))?,
         attach: Arc::new(AttachServer::listen(&attach::socket_path(store, id))?),
         runtime_root: store.runtime_root(),
@@ -158,9 +161,10 @@ fn run(
     if let Some(rootfs) = rootfs {
         rootfs.unmount();
     }
-    if let Some(user_network) = &held.user_network {
-        user_network.leave(store, id);
+    if let Some(nics) = &held.nics {
+        nics.leave_all(store);
     }
+    let _ = std::fs::remove_file(control::socket_path(store, id));
     if record.config.auto_remove {
         let _ = store.remove_record(id);
         let _ = crate::container::remove_anonymous_volumes(store, &record);
@@ -210,8 +214,16 @@ fn run_once(
         trigger: StartTrigger::Channel,
     };
     let mut container = create(&options)?;
-    let started = attach_and_start(held, &mut container, ports, stdio, wait_for_attach, ready);
-    let (network, pumps) = match started {
+    let started = attach_and_start(
+        store,
+        held,
+        &mut container,
+        ports,
+        stdio,
+        wait_for_attach,
+        ready,
+    );
+    let pumps = match started {
         Ok(running) => running,
         Err(e) => {
             let _ = delete(&held.runtime_root, id, true);
@@ -240,21 +252,19 @@ fn run_once(
     for pump in pumps {
         let _ = pump.join();
     }
-    if let Some(network) = network {
-        network.wait();
+    if let Some(nics) = &held.nics {
+        nics.wait_stopped();
     }
     let _ = delete(&held.runtime_root, id, true);
     Ok(code)
 }
 
-type Running = (
-    Option<network::RunningNetwork>,
-    Vec<std::thread::JoinHandle<()>>,
-);
+type Running = Vec<std::thread::JoinHandle<()>>;
 
 /// Between create and the program's start: the network, the stdio pumps,
 /// the first attached client when one is awaited.
 fn attach_and_start(
+    store: &Store,
     held: &Held,
     container: &mut burrow_runtime::container::CreatedContainer,
     ports: Option<Vec<burrow_net::BoundPort>>,
@@ -262,15 +272,9 @@ fn attach_and_start(
     wait_for_attach: bool,
     ready: &mut Option<std::fs::File>,
 ) -> Result<Running> {
-    let network = match (ports, &held.netns) {
-        (Some(ports), Some(netns)) => Some(network::attach(
-            netns,
-            container.state.pid,
-            ports,
-            held.user_network.as_ref(),
-        )?),
-        _ => None,
-    };
+    if let (Some(ports), Some(nics)) = (ports, &held.nics) {
+        nics.start(store, container.state.pid, ports)?;
+    }
     let pumps = stdio.connect(&held.attach, &held.logs)?;
     if wait_for_attach {
         if let Some(ready) = ready.as_mut() {
@@ -279,7 +283,7 @@ fn attach_and_start(
         held.attach.wait_for_client(Duration::from_secs(30));
     }
     container.start_now()?;
-    Ok((network, pumps))
+    Ok(pumps)
 }
 
 /// Gives the memory the start-up used (the spec, the seccomp compiler, the

@@ -59,9 +59,10 @@ pub struct ContainerArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw].
     #[arg(long)]
     pub volumes_from: Vec<String>,
-    /// Network: bridge (a network of its own, the default), host or none.
-    #[arg(long, visible_alias = "net", default_value = "bridge")]
-    pub network: String,
+    /// Network: bridge (a network of its own, the default), host, none or a
+    /// user-defined network; given again, one more network (an interface each).
+    #[arg(long, visible_alias = "net")]
+    pub network: Vec<String>,
     /// More names other containers on a user-defined network find this one by.
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -221,7 +222,20 @@ impl ContainerArgs {
             binds: self.volume.clone(),
             mounts,
             volumes_from: self.volumes_from.clone(),
-            network: self.network.clone(),
+            network: self
+                .network
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "bridge".into()),
+            more_networks: self
+                .network
+                .iter()
+                .skip(1)
+                .map(|name| burrow_engine::NetworkAttachment {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             cap_add: self.cap_add.clone(),

@@ -49,6 +49,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Reads up to this size reuse their thread's buffer; larger ones get their own.
+const KEPT_READ_BUFFER: usize = 64 * 1024;
+
+/// Fills `buffer` from `file` at `offset` (short only at the end of the file) and
+/// replies with what was read.
+fn reply_read(file: &std::fs::File, buffer: &mut [u8], offset: u64, reply: ReplyData) {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return reply.error(Errno::from(e).into()),
+        }
+    }
+    reply.data(&buffer[..filled]);
+}
+
 thread_local! {
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -443,25 +461,19 @@ impl Filesystem for OverlayFs {
         let Some(file) = self.core.file(fh.0) else {
             return reply.error(Errno::BADF.into());
         };
+        let size = (size as usize).min(MAX_IO as usize * 2);
+        if size > KEPT_READ_BUFFER {
+            // Freed after the reply: an idle server (one per container) keeps no
+            // large buffer, at the price of fresh pages for each large read.
+            let mut buffer = vec![0; size];
+            return reply_read(&file.file, &mut buffer, offset, reply);
+        }
         READ_BUFFER.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
-            let size = (size as usize).min(MAX_IO as usize * 2);
             if buffer.len() < size {
                 buffer.resize(size, 0);
             }
-            let mut filled = 0;
-            while filled < size {
-                match file
-                    .file
-                    .read_at(&mut buffer[filled..size], offset + filled as u64)
-                {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return reply.error(Errno::from(e).into()),
-                }
-            }
-            reply.data(&buffer[..filled]);
+            reply_read(&file.file, &mut buffer[..size], offset, reply)
         });
     }
 
