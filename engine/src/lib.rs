@@ -7,6 +7,7 @@ pub mod attach;
 pub mod container;
 pub mod error;
 pub mod ids;
+pub mod idshift;
 pub mod images;
 pub mod logs;
 pub mod mounts;

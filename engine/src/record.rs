@@ -92,6 +92,9 @@ pub struct RunConfig {
     /// `--cpus` as given (`1.5`).
     #[serde(default)]
     pub cpus: Option<String>,
+    /// `--userns=keep-id`: the user's ids inside (None: the supervisor's namespace).
+    #[serde(default)]
+    pub keep_id: Option<crate::idshift::KeepId>,
 }
 
 /// One more network of a container: its name and the names it is known by

@@ -86,12 +86,15 @@ fn run(
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers)?;
+        let maps = crate::userns::IdMaps::for_current_user();
+        let ids = crate::idshift::rootfs_shift(record.config.keep_id, &maps).unwrap_or_default();
+        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers, ids)?;
         // Volumes get what the image has at their path on first use.
         crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
         Some(mounted)
     };
     let bundle = dir.join("bundle");
+    let shifted_volumes = mount_shifted_volumes(&dir, &bundle, &record.config)?;
     let netns = if network::is_served(&record.config) {
         let path = dir.join("netns");
         network::new_namespace(&path)?;
@@ -152,6 +155,9 @@ fn run(
             None => break code,
         }
     };
+    for volume in shifted_volumes {
+        volume.unmount();
+    }
     if let Some(rootfs) = rootfs {
         rootfs.unmount();
     }
@@ -302,6 +308,51 @@ fn update(
     let mut record = store.load(id)?;
     change(&mut record);
     store.save(&record)
+}
+
+/// Serves every `:U` mount that needs an id shift through a FUSE passthrough
+/// under `dir/volumes` and points the bundle's bind mount there; the others
+/// stay plain bind mounts (see `crate::idshift`).
+fn mount_shifted_volumes(
+    dir: &std::path::Path,
+    bundle: &std::path::Path,
+    config: &crate::record::RunConfig,
+) -> Result<Vec<crate::overlay_rootfs::MountedRootfs>> {
+    let wanted: Vec<_> = config.mounts.iter().filter(|m| m.shift_ids).collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let user = match &config.user {
+        Some(user) => crate::spec_builder::parse_user(user)?,
+        None => config.keep_id.map(|k| (k.uid, k.gid)).unwrap_or((0, 0)),
+    };
+    let maps = crate::userns::IdMaps::for_current_user();
+    let Some(ids) = crate::idshift::volume_shift(config.keep_id, &maps, user) else {
+        return Ok(Vec::new());
+    };
+    let path = bundle.join("config.json");
+    let bad = |e: &dyn std::fmt::Display| {
+        EngineError::Other(format!("cannot update {}: {e}", path.display()))
+    };
+    let mut spec = burrow_runtime::spec::oci::Spec::load(&path).map_err(|e| bad(&e))?;
+    let mut oci_mounts = spec.mounts().clone().unwrap_or_default();
+    let mut served = Vec::new();
+    for (index, mount) in wanted.into_iter().enumerate() {
+        let target = dir.join("volumes").join(index.to_string());
+        served.push(crate::overlay_rootfs::mount_shifted_volume(
+            &mount.host_source,
+            &target,
+            ids.clone(),
+        )?);
+        for oci in oci_mounts.iter_mut() {
+            if oci.destination() == std::path::Path::new(&mount.target) {
+                oci.set_source(Some(target.clone()));
+            }
+        }
+    }
+    spec.set_mounts(Some(oci_mounts));
+    spec.save(&path).map_err(|e| bad(&e))?;
+    Ok(served)
 }
 
 /// The supervisor's own user namespace and a private mount namespace in it

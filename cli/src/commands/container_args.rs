@@ -114,6 +114,10 @@ pub struct ContainerArgs {
     /// CPUs (e.g. 1.5); needs a delegated cgroup v2 tree.
     #[arg(long)]
     pub cpus: Option<String>,
+    /// User namespace: host (default: the user is root inside) or
+    /// keep-id[:uid=U,gid=G] (the user keeps its own ids inside, as Podman's).
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Overwrite the image's entrypoint ("" clears it).
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -246,6 +250,13 @@ impl ContainerArgs {
             cpus: self.cpus.clone(),
             dns: self.dns.clone(),
             add_hosts: self.add_host.clone(),
+            keep_id: burrow_engine::idshift::parse_userns(
+                self.userns.as_deref().unwrap_or(""),
+                (
+                    nix::unistd::geteuid().as_raw(),
+                    nix::unistd::getegid().as_raw(),
+                ),
+            )?,
             restart,
             ..RunConfig::default()
         })

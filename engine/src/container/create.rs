@@ -77,6 +77,10 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
 fn build_spec(config: &RunConfig, id: &str) -> Result<Spec> {
     let mut spec = spec_builder::build(config, id)?;
     crate::security::apply(&mut spec, config)?;
+    if let Some(keep) = config.keep_id {
+        let maps = crate::userns::IdMaps::for_current_user();
+        crate::idshift::apply_to_spec(&mut spec, keep, &maps, config.user.is_some())?;
+    }
     Ok(spec)
 }
 
@@ -85,6 +89,23 @@ fn write_bundle(dir: &Path, spec: &mut Spec, config: &RunConfig) -> Result<()> {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).context(|| format!("cannot create {}", bundle.display()))?;
     super::etc_files::add(spec, dir, config)?;
+    if let Some(keep) = config.keep_id {
+        let roots = if config.layers.is_empty() {
+            vec![config.rootfs.clone()]
+        } else {
+            config.layers.clone()
+        };
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for (target, source) in crate::idshift::user_files(dir, &roots, keep)? {
+            let mut mount = burrow_runtime::spec::oci::Mount::default();
+            mount.set_destination(target.into());
+            mount.set_typ(Some("bind".into()));
+            mount.set_source(Some(source));
+            mount.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+            mounts.push(mount);
+        }
+        spec.set_mounts(Some(mounts));
+    }
     spec.save(bundle.join("config.json"))
         .map_err(|e| EngineError::Other(format!("cannot write the bundle config: {e}")))
 }

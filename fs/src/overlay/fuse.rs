@@ -41,6 +41,8 @@ pub struct OverlayFs {
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_dir: AtomicU64,
     writeback_cache: bool,
+    /// Files may change underneath (a volume): no caches kept across opens.
+    passthrough: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -70,12 +72,22 @@ thread_local! {
 }
 
 impl OverlayFs {
-    pub fn new(core: Core, writeback_cache: bool) -> OverlayFs {
+    pub fn new(core: Core, writeback_cache: bool, passthrough: bool) -> OverlayFs {
         OverlayFs {
             core,
             dirs: Mutex::new(HashMap::new()),
             next_dir: AtomicU64::new(1),
             writeback_cache,
+            passthrough,
+        }
+    }
+
+    /// The open flags for files: keep the page cache unless files change underneath.
+    fn file_open_flags(&self) -> FopenFlags {
+        if self.passthrough {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE
         }
     }
 
@@ -430,7 +442,7 @@ impl Filesystem for OverlayFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.core.open(ino.0, flags.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok(fh) => reply.opened(FileHandle(fh), self.file_open_flags()),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -535,7 +547,11 @@ impl Filesystem for OverlayFs {
         // change to a directory goes through the overlay, which makes the kernel drop
         // its copy, and the lowers do not change under a mount. Warm walks then send
         // no READDIR at all.
-        let flags = FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR;
+        let flags = if self.passthrough {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+        };
         match self.open_dir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), flags),
             Err(e) => reply.error(e.into()),
@@ -658,7 +674,7 @@ impl Filesystem for OverlayFs {
                 &attr,
                 Generation(generation),
                 FileHandle(fh),
-                FopenFlags::FOPEN_KEEP_CACHE,
+                self.file_open_flags(),
             ),
             Err(e) => reply.error(e.into()),
         }
