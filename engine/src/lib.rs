@@ -7,6 +7,7 @@ pub mod attach;
 pub mod container;
 pub mod error;
 pub mod ids;
+pub mod idshift;
 pub mod images;
 pub mod logs;
 pub mod mounts;
@@ -24,7 +25,7 @@ pub mod volumes;
 
 pub use error::{EngineError, Result};
 pub use mounts::{MountKind, MountSpec};
-pub use record::{ContainerRecord, ContainerStatus, RunConfig};
+pub use record::{ContainerRecord, ContainerStatus, NetworkAttachment, RunConfig};
 pub use restart::RestartPolicy;
 pub use store::Store;
 pub use volumes::{VolumeRecord, VolumeRequest};

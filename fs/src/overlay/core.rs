@@ -18,6 +18,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestam
 use super::errno::{Errno, FsResult};
 use super::nodes::{Node, NodeTable, ROOT};
 use super::whiteout::{self, OPAQUE};
+use crate::idmap::IdShift;
 use crate::ownership::{
     OverrideKind, OverrideStat, FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR, OVERRIDE_STAT_XATTR,
 };
@@ -78,6 +79,11 @@ pub struct Core {
     pub euid: u32,
     pub egid: u32,
     pub ttls: Ttls,
+    /// How owners are shown and stored (None: as on disk, the fast path).
+    shift: Option<IdShift>,
+    /// One plain directory served as is (a volume): `.wh.` names and opaque markers
+    /// are ordinary files there.
+    passthrough: bool,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -137,11 +143,13 @@ impl Core {
         has_upper: bool,
         work: Option<OwnedFd>,
         ttls: Ttls,
+        shift: IdShift,
+        passthrough: bool,
     ) -> FsResult<Core> {
         let mut root_layers = Vec::new();
         for (index, layer) in layers.iter().enumerate() {
             root_layers.push(index);
-            if exists(&layer.fd, Path::new(OPAQUE)) {
+            if !passthrough && exists(&layer.fd, Path::new(OPAQUE)) {
                 break;
             }
         }
@@ -166,7 +174,22 @@ impl Core {
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
             ttls,
+            shift: (!shift.is_identity()).then_some(shift),
+            passthrough,
         })
+    }
+
+    /// Whether `name` is overlay bookkeeping here (never in a passthrough).
+    fn reserved(&self, name: &OsStr) -> bool {
+        !self.passthrough && whiteout::is_reserved(name)
+    }
+
+    /// The owner to store for a caller's (uid, gid).
+    fn disk_owner(&self, uid: u32, gid: u32) -> FsResult<(u32, u32)> {
+        match &self.shift {
+            None => Ok((uid, gid)),
+            Some(shift) => shift.disk(uid, gid).ok_or(Errno(libc::EOVERFLOW)),
+        }
     }
 
     fn upper(&self) -> FsResult<&OwnedFd> {
@@ -196,6 +219,9 @@ impl Core {
     }
 
     fn whited_out(&self, layer: usize, dir: &Path, name: &OsStr) -> bool {
+        if self.passthrough {
+            return false;
+        }
         match whiteout::whiteout_for(name) {
             Some(wh) => exists(&self.layers[layer].fd, &dir.join(wh)),
             None => false,
@@ -241,7 +267,7 @@ impl Core {
         for (i, &layer) in dir_layers.iter().enumerate() {
             match self.stat_in(layer, &path)? {
                 Some(st) => {
-                    if is_kernel_whiteout(&st) {
+                    if is_kernel_whiteout(&st) && !self.passthrough {
                         return Ok(None);
                     }
                     let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -365,6 +391,9 @@ impl Core {
                 }
             }
         }
+        if let Some(shift) = &self.shift {
+            (uid, gid) = shift.shown(uid, gid);
+        }
         FileAttr {
             ino: INodeNo(number),
             size: st.st_size as u64,
@@ -464,7 +493,7 @@ impl Core {
     }
 
     pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<(FileAttr, u64, Duration)> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
         if name.len() > 255 {
@@ -598,14 +627,14 @@ impl Core {
             while let Some(entry) = dir.read() {
                 let entry = entry?;
                 let name = OsStr::from_bytes(entry.file_name().to_bytes());
-                if name == "." || name == ".." || name == OPAQUE {
+                if name == "." || name == ".." || (name == OPAQUE && !self.passthrough) {
                     continue;
                 }
-                if let Some(target) = whiteout::hidden_by(name) {
+                if let Some(target) = whiteout::hidden_by(name).filter(|_| !self.passthrough) {
                     hidden.push(target.to_os_string());
                     continue;
                 }
-                if whiteout::is_reserved(name) || seen.contains(name) {
+                if self.reserved(name) || seen.contains(name) {
                     continue;
                 }
                 let kind = match entry.file_type() {
@@ -616,7 +645,7 @@ impl Core {
                     rfs::FileType::BlockDevice => FileType::BlockDevice,
                     rfs::FileType::CharacterDevice => {
                         match self.stat_in(layer, &path.join(name))? {
-                            Some(st) if is_kernel_whiteout(&st) => {
+                            Some(st) if is_kernel_whiteout(&st) && !self.passthrough => {
                                 hidden.push(name.to_os_string());
                                 continue;
                             }
@@ -970,7 +999,7 @@ impl Core {
     /// a whiteout of the name removed. Returns (parent path, whether a whiteout was
     /// there — the new entry must then hide the lower one completely).
     fn prepare_new(&self, parent: u64, name: &OsStr) -> FsResult<(PathBuf, bool)> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::INVAL);
         }
         if name.len() > 255 {
@@ -983,7 +1012,7 @@ impl Core {
             return Err(Errno::EXIST);
         }
         let mut had_whiteout = false;
-        if let Some(wh) = whiteout::whiteout_for(name) {
+        if let Some(wh) = whiteout::whiteout_for(name).filter(|_| !self.passthrough) {
             match rfs::unlinkat(upper, dir.join(wh), AtFlags::empty()) {
                 Ok(()) => had_whiteout = true,
                 Err(rustix::io::Errno::NOENT) => {}
@@ -1054,6 +1083,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration, u64)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1085,6 +1115,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1135,6 +1166,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, had_whiteout) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1176,6 +1208,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1281,7 +1314,7 @@ impl Core {
             let entry = entry?;
             let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
             if name != "." && name != ".." {
-                if !whiteout::is_reserved(&name) {
+                if !self.reserved(&name) {
                     return Err(Errno::NOTEMPTY);
                 }
                 names.push(name);
@@ -1295,7 +1328,7 @@ impl Core {
     }
 
     pub fn unlink(&self, parent: u64, name: &OsStr, dir_wanted: bool) -> FsResult<()> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
         let _guard = self.change_lock();
@@ -1344,10 +1377,10 @@ impl Core {
         new_name: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
-        if whiteout::is_reserved(new_name) {
+        if self.reserved(new_name) {
             return Err(Errno::INVAL);
         }
         let exchange = flags & libc::RENAME_EXCHANGE != 0;
@@ -1427,7 +1460,7 @@ impl Core {
                 self.make_opaque(&src_path)?;
             }
         }
-        if let Some(wh) = whiteout::whiteout_for(new_name) {
+        if let Some(wh) = whiteout::whiteout_for(new_name).filter(|_| !self.passthrough) {
             match rfs::unlinkat(upper, dst_dir.join(wh), AtFlags::empty()) {
                 Ok(()) | Err(rustix::io::Errno::NOENT) => {}
                 Err(e) => return Err(e.into()),
@@ -1530,6 +1563,15 @@ impl Core {
                 None => self.getattr(ino),
             };
         }
+        let (uid, gid) = self.disk_owner_change(uid, gid)?;
+        let only_dropped_owner = [mode, uid, gid].iter().all(Option::is_none)
+            && size.is_none()
+            && atime.is_none()
+            && mtime.is_none();
+        if only_dropped_owner {
+            // A change of owner that a squashing shift drops.
+            return self.getattr(ino);
+        }
         self.copy_up(ino)?;
         let (_, path, kind) = self.node_info(ino)?;
         let upper = self.upper()?;
@@ -1560,6 +1602,29 @@ impl Core {
             rfs::utimensat(upper, rel(&path), &times, AtFlags::SYMLINK_NOFOLLOW)?;
         }
         self.getattr(ino)
+    }
+
+    /// The owner a chown asks for, as stored: unmapped ids are refused (EINVAL, as
+    /// the kernel says for ids outside a user namespace); with squashing the change
+    /// is dropped.
+    fn disk_owner_change(
+        &self,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> FsResult<(Option<u32>, Option<u32>)> {
+        let Some(shift) = &self.shift else {
+            return Ok((uid, gid));
+        };
+        if shift.squashes() {
+            return Ok((None, None));
+        }
+        let uid = uid
+            .map(|u| shift.uid.disk(u).ok_or(Errno::INVAL))
+            .transpose()?;
+        let gid = gid
+            .map(|g| shift.gid.disk(g).ok_or(Errno::INVAL))
+            .transpose()?;
+        Ok((uid, gid))
     }
 
     fn chown_chmod(
