@@ -365,11 +365,17 @@ impl Core {
         } else {
             None
         };
-        Self::attr_with(st, record, number, merged)
+        self.attr_with(st, record, number, merged)
     }
 
     /// The attributes shown for `st` with its ownership record (if any) applied.
-    fn attr_with(st: &Stat, record: Option<OverrideStat>, number: u64, merged: bool) -> FileAttr {
+    fn attr_with(
+        &self,
+        st: &Stat,
+        record: Option<OverrideStat>,
+        number: u64,
+        merged: bool,
+    ) -> FileAttr {
         let mut kind = st.st_mode & libc::S_IFMT;
         let mut perm = st.st_mode & 0o7777;
         let (mut uid, mut gid, mut rdev) = (st.st_uid, st.st_gid, st.st_rdev as u32);
@@ -453,7 +459,7 @@ impl Core {
         st: &Stat,
         record: Option<OverrideStat>,
     ) -> FsResult<(FileAttr, u64, Duration)> {
-        let attr = Self::attr_with(st, record, self.xino(0, st.st_ino), false);
+        let attr = self.attr_with(st, record, self.xino(0, st.st_ino), false);
         let dir_layers = if attr.kind == FileType::Directory {
             vec![0]
         } else {
