@@ -17,8 +17,8 @@ repo=$(pwd)
 runs=${1:-3}
 secs=${2:-5}
 cargo build --release -p burrow >/dev/null
-work=$(mktemp -d /tmp/burrow-bench-net.XXXXXX)
-chmod 755 "$work"
+. bench/lib.sh
+bench_work net
 pids=()
 burrow_ids=()
 cleanup() {
@@ -32,16 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_user=()
-if [ "$(id -u)" = 0 ]; then
-  user=${BURROW_TEST_USER:-burrow-test}
-  as_user=(setpriv --reuid "$user" --regid "$user" --init-groups --)
-  chown "$user" "$work"
-fi
-install -m 0755 "${CARGO_TARGET_DIR:-target}/release/burrow" "$work/burrow"
-export XDG_RUNTIME_DIR="$work/xdg"
-"${as_user[@]}" mkdir -p "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
+bench_install
+bench_runtime_dir
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; echo "timed out: $1" >&2; return 1; }

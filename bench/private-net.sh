@@ -13,16 +13,10 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 secs=${2:-5}
 cargo build --release -p burrow >/dev/null
-work=$(mktemp -d /tmp/burrow-bench-pnet.XXXXXX)
-chmod 755 "$work"
+. bench/lib.sh
+bench_work pnet
 pids=()
 ids=()
-as_user=()
-if [ "$(id -u)" = 0 ]; then
-  user=${BURROW_TEST_USER:-burrow-test}
-  as_user=(setpriv --reuid "$user" --regid "$user" --init-groups --)
-  chown "$user" "$work"
-fi
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   sleep 0.2
@@ -33,9 +27,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-install -m 0755 "${CARGO_TARGET_DIR:-target}/release/burrow" "$work/burrow"
-export XDG_RUNTIME_DIR="$work/xdg"
-"${as_user[@]}" mkdir -p "$XDG_RUNTIME_DIR"
+bench_install
+bench_runtime_dir
 wait_for() { for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; echo "timed out: $1" >&2; return 1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cat > "$work/gbits.py" <<'PY'

@@ -13,20 +13,13 @@ repo=$(pwd)
 runs=${1:-20}
 count=${2:-50}
 cargo build --release -p burrow >/dev/null
-work=$(mktemp -d /tmp/burrow-bench-run.XXXXXX)
-chmod 755 "$work"
-as_user=()
-user=$(id -un)
-if [ "$(id -u)" = 0 ]; then
-  user=${BURROW_TEST_USER:-burrow-test}
-  as_user=(runuser -u "$user" --)
-  chown "$user" "$work"
-fi
+. bench/lib.sh
+bench_work run
 run_as() { "${as_user[@]}" env HOME="$work/home" XDG_RUNTIME_DIR="$work/xdg" "$@"; }
 run_as mkdir -p "$work/home" "$work/xdg"
 chmod 700 "$work/xdg"
 # A binary the user cannot write (a system install: no sealed-memfd copy at start).
-install -m 0755 target/release/burrow "$work/burrow"
+bench_install
 tests/fixtures/busybox-rootfs.sh "$work/busybox.tar"
 chmod 644 "$work/busybox.tar"
 
@@ -40,9 +33,13 @@ P=(podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driv
 cleanup() {
   run_as "${B[@]}" rm -f $(run_as "${B[@]}" ps -aq) >/dev/null 2>&1 || true
   run_as "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
-  local pause="$work/xdg/libpod/tmp/pause.pid"
-  [ -s "$pause" ] && kill "$(cat "$pause")" 2>/dev/null || true
   run_as "${P[@]}" unshare rm -rf "$work/podman/root" >/dev/null 2>&1 || true
+  # podman's pause process of this run (the one whose runtime dir is ours).
+  local pid
+  for pid in $(pgrep -u "$user" -x catatonit); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "XDG_RUNTIME_DIR=$work/xdg" &&
+      kill "$pid" 2>/dev/null
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,6 +61,10 @@ pss_of() {
     owner=$(stat -c %U "$pid" 2>/dev/null) || continue
     [ "$owner" = "$user" ] || continue
     comm=$(cat "$pid/comm" 2>/dev/null) || continue
+    # burrow's supervisors of this run only (their command line names its store).
+    if [ "$comm" = burrow ] && ! tr '\0' ' ' <"$pid/cmdline" 2>/dev/null | grep -q "$work/store"; then
+      continue
+    fi
     for name in "$@"; do
       if [ "$comm" = "$name" ]; then
         total=$((total + $(awk '/^Pss:/ {print $2}' "$pid/smaps_rollup" 2>/dev/null || echo 0)))

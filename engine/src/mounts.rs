@@ -82,6 +82,10 @@ pub struct MountSpec {
     /// `_data`); filled in by `create`.
     #[serde(default)]
     pub host_source: PathBuf,
+    /// `:U`: the container's user sees the files as its own (served through an id
+    /// shift, see `crate::idshift`; nothing is chowned).
+    #[serde(default)]
+    pub shift_ids: bool,
 }
 
 impl MountSpec {
@@ -98,6 +102,7 @@ impl MountSpec {
             volume_labels: BTreeMap::new(),
             tmpfs_options: Vec::new(),
             host_source: PathBuf::new(),
+            shift_ids: false,
         }
     }
 
@@ -111,8 +116,9 @@ const PROPAGATIONS: [&str; 6] = [
 ];
 
 /// `-v`: `/path` (anonymous volume), `NAME:/path[:MODE]` (named volume) or
-/// `/host:/path[:MODE]` (bind), MODE a comma list of ro, rw, z, Z, nocopy
-/// and a propagation.
+/// `/host:/path[:MODE]` (bind), MODE a comma list of ro, rw, z, Z, nocopy,
+/// U (Podman's: the container's user owns the files; see `crate::idshift`) and a
+/// propagation.
 pub fn parse_volume_flag(spec: &str) -> Result<MountSpec, MountError> {
     let invalid = |reason: &str| MountError::InvalidVolumeSpec {
         spec: spec.into(),
@@ -151,6 +157,7 @@ pub fn parse_volume_flag(spec: &str) -> Result<MountSpec, MountError> {
             "ro" => mount.readonly = true,
             "rw" => mount.readonly = false,
             "z" | "Z" => {}
+            "U" if kind != MountKind::Tmpfs => mount.shift_ids = true,
             "nocopy" if kind == MountKind::Volume => mount.no_copy = true,
             p if PROPAGATIONS.contains(&p) && kind == MountKind::Bind => {
                 mount.propagation = Some(p.into())
@@ -400,6 +407,14 @@ fn clean(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn u_mode_asks_for_shifted_ids() {
+        assert!(parse_volume_flag("/srv:/srv:U").unwrap().shift_ids);
+        assert!(parse_volume_flag("data:/d:ro,U").unwrap().shift_ids);
+        assert!(!parse_volume_flag("/srv:/srv").unwrap().shift_ids);
+        assert!(parse_volume_flag("/srv:/srv:u").is_err());
+    }
 
     #[test]
     fn volume_flags_pick_the_kind() {

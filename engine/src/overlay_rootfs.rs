@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burrow_fs::{MountHandle, Overlay, OverlayConfig};
+use burrow_fs::{IdShift, MountHandle, Overlay, OverlayConfig};
 
 use crate::error::{EngineError, IoContext, Result};
 
@@ -33,8 +33,9 @@ pub fn enter_private_mount_namespace() -> Result<()> {
 }
 
 /// Mounts the overlay of `layers` (top first) and `container_dir/upper` at
-/// `container_dir/rootfs`.
-pub fn mount(container_dir: &Path, layers: &[PathBuf]) -> Result<MountedRootfs> {
+/// `container_dir/rootfs`, showing owners through `ids` (identity but for
+/// `--userns=keep-id`, see `crate::idshift`).
+pub fn mount(container_dir: &Path, layers: &[PathBuf], ids: IdShift) -> Result<MountedRootfs> {
     let upper = container_dir.join("upper");
     let work = container_dir.join("work");
     let target = container_dir.join("rootfs");
@@ -50,6 +51,7 @@ pub fn mount(container_dir: &Path, layers: &[PathBuf]) -> Result<MountedRootfs> 
         // every thread costs memory in each supervisor.
         threads: 2,
         fsname: "burrow".into(),
+        ids,
         ..OverlayConfig::default()
     };
     let overlay = Overlay::new(config)
@@ -57,6 +59,19 @@ pub fn mount(container_dir: &Path, layers: &[PathBuf]) -> Result<MountedRootfs> 
     let handle = overlay
         .mount(&target)
         .map_err(|e| EngineError::Other(format!("cannot mount the root filesystem: {e}")))?;
+    Ok(MountedRootfs { handle })
+}
+
+/// Serves the host directory `source` at `target` through the id shift `ids`
+/// (a `:U` volume; see `crate::idshift`).
+pub fn mount_shifted_volume(source: &Path, target: &Path, ids: IdShift) -> Result<MountedRootfs> {
+    std::fs::create_dir_all(target).context(|| format!("cannot create {}", target.display()))?;
+    let overlay = Overlay::new(OverlayConfig::volume(source.to_path_buf(), ids)).map_err(|e| {
+        EngineError::Other(format!("cannot serve volume {}: {e}", source.display()))
+    })?;
+    let handle = overlay.mount(target).map_err(|e| {
+        EngineError::Other(format!("cannot mount volume {}: {e}", source.display()))
+    })?;
     Ok(MountedRootfs { handle })
 }
 

@@ -60,6 +60,13 @@ pub struct RunConfig {
     /// `--network-alias`: more names other members of its network find it by.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// The networks after `network`, in join order (`--network` given again,
+    /// `network connect`): the container gets one interface on each.
+    #[serde(default)]
+    pub more_networks: Vec<NetworkAttachment>,
+    /// The address asked for on `network` (`--ip`, `network connect --ip`).
+    #[serde(default)]
+    pub network_ip: Option<std::net::Ipv4Addr>,
     /// `--dns` servers written to the container's resolv.conf.
     #[serde(default)]
     pub dns: Vec<String>,
@@ -85,6 +92,45 @@ pub struct RunConfig {
     /// `--cpus` as given (`1.5`).
     #[serde(default)]
     pub cpus: Option<String>,
+    /// `--userns=keep-id`: the user's ids inside (None: the supervisor's namespace).
+    #[serde(default)]
+    pub keep_id: Option<crate::idshift::KeepId>,
+}
+
+/// One more network of a container: its name and the names it is known by
+/// there (`network connect --alias`), and the address asked for (`--ip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAttachment {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
+impl RunConfig {
+    /// Every network the container is on with an interface of its own, in
+    /// join order (none for `host` and `none`; `network` may be empty after
+    /// the last network was disconnected).
+    pub fn attachments(&self) -> Vec<NetworkAttachment> {
+        if matches!(self.network.as_str(), "host" | "none") {
+            return Vec::new();
+        }
+        let first = (!self.network.is_empty()).then(|| NetworkAttachment {
+            name: self.network.clone(),
+            aliases: self.network_aliases.clone(),
+            ip: self.network_ip,
+        });
+        first
+            .into_iter()
+            .chain(self.more_networks.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the container is on network `name`.
+    pub fn is_on(&self, name: &str) -> bool {
+        self.attachments().iter().any(|a| a.name == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +189,28 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// A container just created: not started yet, no process, no exit code.
+    pub fn new(id: String, name: String, config: RunConfig) -> Self {
+        ContainerRecord {
+            id,
+            name,
+            created: burrow_runtime::state::rfc3339_now(),
+            config,
+            status: ContainerStatus::Created,
+            pid: 0,
+            pid_start_time: 0,
+            supervisor_pid: 0,
+            supervisor_start_time: 0,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            ports: Vec::new(),
+            paused: false,
+            restart_count: 0,
+            stopped_by_user: false,
+        }
+    }
+
     pub fn short_id(&self) -> &str {
         &self.id[..12.min(self.id.len())]
     }

@@ -235,27 +235,12 @@ mod tests {
     fn stored(policy: RestartPolicy, stopped_by_user: bool) -> (tempfile::TempDir, crate::Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::Store::open(Some(dir.path())).unwrap();
-        let record = crate::ContainerRecord {
-            id: "c1".into(),
-            name: "c1".into(),
-            created: burrow_runtime::state::rfc3339_now(),
-            config: crate::RunConfig {
-                restart: policy,
-                ..crate::RunConfig::default()
-            },
-            status: crate::ContainerStatus::Created,
-            pid: 0,
-            pid_start_time: 0,
-            supervisor_pid: 0,
-            supervisor_start_time: 0,
-            started_at: None,
-            finished_at: None,
-            exit_code: None,
-            ports: Vec::new(),
-            paused: false,
-            restart_count: 0,
-            stopped_by_user,
+        let config = crate::RunConfig {
+            restart: policy,
+            ..crate::RunConfig::default()
         };
+        let mut record = crate::ContainerRecord::new("c1".into(), "c1".into(), config);
+        record.stopped_by_user = stopped_by_user;
         store.save_renamed(&record).unwrap();
         (dir, store)
     }

@@ -26,12 +26,13 @@ use burrow_runtime::StartTrigger;
 use crate::attach::{self, server::AttachServer};
 use crate::error::{EngineError, Result};
 use crate::logs::{log_path, LogWriter};
-use crate::networks;
 use crate::record::ContainerStatus;
 use crate::store::Store;
 use stdio::Stdio;
 
+pub(crate) mod control;
 mod network;
+mod nics;
 mod stdio;
 
 /// The descriptor on which the supervisor reports readiness.
@@ -64,7 +65,7 @@ pub fn supervise(store: &Store, id: &str, wait_for_attach: bool) -> Result<i32> 
 /// What stays in place across the container's runs (restarts): its root
 /// filesystem, network namespace, log and attach socket.
 struct Held {
-    user_network: Option<network::UserNetwork>,
+    nics: Option<Arc<nics::Nics>>,
     bundle: PathBuf,
     runtime_root: PathBuf,
     netns: Option<PathBuf>,
@@ -85,12 +86,15 @@ fn run(
     let rootfs = if record.config.layers.is_empty() {
         None
     } else {
-        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers)?;
+        let maps = crate::userns::IdMaps::for_current_user();
+        let ids = crate::idshift::rootfs_shift(record.config.keep_id, &maps).unwrap_or_default();
+        let mounted = crate::overlay_rootfs::mount(&dir, &record.config.layers, ids)?;
         // Volumes get what the image has at their path on first use.
         crate::volumes::populate_container_volumes(store, &record.config, &record.config.rootfs)?;
         Some(mounted)
     };
     let bundle = dir.join("bundle");
+    let shifted_volumes = mount_shifted_volumes(&dir, &bundle, &record.config)?;
     let netns = if network::is_served(&record.config) {
         let path = dir.join("netns");
         network::new_namespace(&path)?;
@@ -99,25 +103,27 @@ fn run(
     } else {
         None
     };
-    let user_network = match &netns {
-        Some(_) if !networks::BUILTIN.contains(&record.config.network.as_str()) => {
-            let joined = network::UserNetwork::join(store, id, &record.name, &record.config)?;
+    let nics = match &netns {
+        Some(path) => {
             let hostname = burrow_runtime::spec::oci::Spec::load(bundle.join("config.json"))
                 .ok()
                 .and_then(|spec| spec.hostname().clone())
                 .unwrap_or_default();
-            crate::container::etc_files::rewrite_for_network(
-                &dir,
+            let nics = Arc::new(nics::Nics::join_all(
+                store,
+                id,
+                &record.name,
                 &record.config,
+                path,
                 &hostname,
-                joined.addresses()?,
-            )?;
-            Some(joined)
+            )?);
+            control::serve(store, id, nics.clone())?;
+            Some(nics)
         }
-        _ => None,
+        None => None,
     };
     let held = Held {
-        user_network,
+        nics,
         logs: LogWriter::create(&log_path(&dir))?,
         attach: Arc::new(AttachServer::listen(&attach::socket_path(store, id))?),
         runtime_root: store.runtime_root(),
@@ -149,12 +155,16 @@ fn run(
             None => break code,
         }
     };
+    for volume in shifted_volumes {
+        volume.unmount();
+    }
     if let Some(rootfs) = rootfs {
         rootfs.unmount();
     }
-    if let Some(user_network) = &held.user_network {
-        user_network.leave(store, id);
+    if let Some(nics) = &held.nics {
+        nics.leave_all(store);
     }
+    let _ = std::fs::remove_file(control::socket_path(store, id));
     if record.config.auto_remove {
         let _ = store.remove_record(id);
         let _ = crate::container::remove_anonymous_volumes(store, &record);
@@ -204,8 +214,16 @@ fn run_once(
         trigger: StartTrigger::Channel,
     };
     let mut container = create(&options)?;
-    let started = attach_and_start(held, &mut container, ports, stdio, wait_for_attach, ready);
-    let (network, pumps) = match started {
+    let started = attach_and_start(
+        store,
+        held,
+        &mut container,
+        ports,
+        stdio,
+        wait_for_attach,
+        ready,
+    );
+    let pumps = match started {
         Ok(running) => running,
         Err(e) => {
             let _ = delete(&held.runtime_root, id, true);
@@ -234,21 +252,19 @@ fn run_once(
     for pump in pumps {
         let _ = pump.join();
     }
-    if let Some(network) = network {
-        network.wait();
+    if let Some(nics) = &held.nics {
+        nics.wait_stopped();
     }
     let _ = delete(&held.runtime_root, id, true);
     Ok(code)
 }
 
-type Running = (
-    Option<network::RunningNetwork>,
-    Vec<std::thread::JoinHandle<()>>,
-);
+type Running = Vec<std::thread::JoinHandle<()>>;
 
 /// Between create and the program's start: the network, the stdio pumps,
 /// the first attached client when one is awaited.
 fn attach_and_start(
+    store: &Store,
     held: &Held,
     container: &mut burrow_runtime::container::CreatedContainer,
     ports: Option<Vec<burrow_net::BoundPort>>,
@@ -256,15 +272,9 @@ fn attach_and_start(
     wait_for_attach: bool,
     ready: &mut Option<std::fs::File>,
 ) -> Result<Running> {
-    let network = match (ports, &held.netns) {
-        (Some(ports), Some(netns)) => Some(network::attach(
-            netns,
-            container.state.pid,
-            ports,
-            held.user_network.as_ref(),
-        )?),
-        _ => None,
-    };
+    if let (Some(ports), Some(nics)) = (ports, &held.nics) {
+        nics.start(store, container.state.pid, ports)?;
+    }
     let pumps = stdio.connect(&held.attach, &held.logs)?;
     if wait_for_attach {
         if let Some(ready) = ready.as_mut() {
@@ -273,7 +283,7 @@ fn attach_and_start(
         held.attach.wait_for_client(Duration::from_secs(30));
     }
     container.start_now()?;
-    Ok((network, pumps))
+    Ok(pumps)
 }
 
 /// Gives the memory the start-up used (the spec, the seccomp compiler, the
@@ -298,6 +308,51 @@ fn update(
     let mut record = store.load(id)?;
     change(&mut record);
     store.save(&record)
+}
+
+/// Serves every `:U` mount that needs an id shift through a FUSE passthrough
+/// under `dir/volumes` and points the bundle's bind mount there; the others
+/// stay plain bind mounts (see `crate::idshift`).
+fn mount_shifted_volumes(
+    dir: &std::path::Path,
+    bundle: &std::path::Path,
+    config: &crate::record::RunConfig,
+) -> Result<Vec<crate::overlay_rootfs::MountedRootfs>> {
+    let wanted: Vec<_> = config.mounts.iter().filter(|m| m.shift_ids).collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let user = match &config.user {
+        Some(user) => crate::spec_builder::parse_user(user)?,
+        None => config.keep_id.map(|k| (k.uid, k.gid)).unwrap_or((0, 0)),
+    };
+    let maps = crate::userns::IdMaps::for_current_user();
+    let Some(ids) = crate::idshift::volume_shift(config.keep_id, &maps, user) else {
+        return Ok(Vec::new());
+    };
+    let path = bundle.join("config.json");
+    let bad = |e: &dyn std::fmt::Display| {
+        EngineError::Other(format!("cannot update {}: {e}", path.display()))
+    };
+    let mut spec = burrow_runtime::spec::oci::Spec::load(&path).map_err(|e| bad(&e))?;
+    let mut oci_mounts = spec.mounts().clone().unwrap_or_default();
+    let mut served = Vec::new();
+    for (index, mount) in wanted.into_iter().enumerate() {
+        let target = dir.join("volumes").join(index.to_string());
+        served.push(crate::overlay_rootfs::mount_shifted_volume(
+            &mount.host_source,
+            &target,
+            ids.clone(),
+        )?);
+        for oci in oci_mounts.iter_mut() {
+            if oci.destination() == std::path::Path::new(&mount.target) {
+                oci.set_source(Some(target.clone()));
+            }
+        }
+    }
+    spec.set_mounts(Some(oci_mounts));
+    spec.save(&path).map_err(|e| bad(&e))?;
+    Ok(served)
 }
 
 /// The supervisor's own user namespace and a private mount namespace in it

@@ -56,6 +56,9 @@ pub struct NetConfig {
     /// Docker's `--internal`: nothing outside the subnet is reachable (no NAT, no
     /// host loopback, no upstream DNS); the stack's DNS still answers members' names.
     pub internal: bool,
+    /// Subnets never forwarded to the host (the engine's user-defined networks):
+    /// flows to them are refused inside the stack.
+    pub refused_subnets: Vec<(Ipv4Addr, u8)>,
     /// Ports published on the host.
     pub publish: Vec<PortMapping>,
     pub limits: Limits,
@@ -117,6 +120,7 @@ impl Default for NetConfig {
             names: None,
             switch: None,
             internal: false,
+            refused_subnets: Vec::new(),
             publish: Vec::new(),
             limits: Limits::default(),
         }
@@ -128,6 +132,13 @@ impl NetConfig {
     pub fn in_subnet(&self, addr: Ipv4Addr) -> bool {
         let mask = prefix_mask(self.prefix_len);
         u32::from(addr) & mask == u32::from(self.container_ip) & mask
+    }
+
+    /// Whether `addr` is in one of `refused_subnets`.
+    pub fn is_refused(&self, addr: Ipv4Addr) -> bool {
+        self.refused_subnets.iter().any(|(base, len)| {
+            u32::from(addr) & prefix_mask(*len) == u32::from(*base) & prefix_mask(*len)
+        })
     }
 
     /// Whether `addr` is inside the container's IPv6 subnet (a /64).

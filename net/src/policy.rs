@@ -7,6 +7,9 @@
 //!   unreachable otherwise (the container learns it by an RST or an ICMP error);
 //! - the DNS address is served by the stack itself (UDP port 53 only);
 //! - other addresses of the container's own subnet do not exist;
+//! - the subnets of the engine's other networks (`refused_subnets`) are never NATed:
+//!   a container reaches them through an interface on that network or not at all,
+//!   and its traffic must not leave for the host (refused at once, RST or ICMP);
 //! - loopback, unspecified, multicast and broadcast destinations are never forwarded;
 //! - everything else is forwarded to the same address and port from a host socket.
 
@@ -65,6 +68,7 @@ fn decide_any(config: &NetConfig, transport: Transport, dst: SocketAddr) -> Verd
         return Verdict::Refuse;
     }
     if config.in_subnet(ip)
+        || config.is_refused(ip)
         || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
@@ -109,6 +113,26 @@ fn decide6(config: &NetConfig, transport: Transport, ip: Ipv6Addr, port: u16) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engines_other_subnets_are_refused() {
+        let mut config = NetConfig::default();
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 89, 3, 7], 80)),
+            Verdict::Forward(at([10, 89, 3, 7], 80))
+        );
+        config.refused_subnets = vec![(std::net::Ipv4Addr::new(10, 89, 0, 0), 16)];
+        for transport in [Transport::Tcp, Transport::Udp, Transport::Icmp] {
+            assert_eq!(
+                decide(&config, transport, at([10, 89, 3, 7], 80)),
+                Verdict::Refuse
+            );
+        }
+        assert_eq!(
+            decide(&config, Transport::Tcp, at([10, 90, 3, 7], 80)),
+            Verdict::Forward(at([10, 90, 3, 7], 80))
+        );
+    }
 
     fn at(ip: [u8; 4], port: u16) -> SocketAddr {
         SocketAddr::from((ip, port))

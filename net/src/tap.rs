@@ -79,6 +79,9 @@ pub struct TapConfig {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// Route everything not on a connected subnet through `gateway` (only one
+    /// interface of a namespace has the default route).
+    pub default_route: bool,
     /// An IPv6 address (/64) and gateway, if any.
     pub ipv6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
     pub vnet_hdr: bool,
@@ -96,6 +99,7 @@ impl TapConfig {
             address: config.container_ip,
             prefix_len: config.prefix_len,
             gateway: config.gateway_ip,
+            default_route: true,
             ipv6: config
                 .ipv6
                 .then_some((config.container_ip6, config.gateway_ip6)),
@@ -137,8 +141,14 @@ impl Tap {
                 3,
                 "set the tap device's address",
             ),
-            netlink::default_route(IpAddr::V4(config.gateway), 4, "add the default route"),
         ];
+        if config.default_route {
+            requests.push(netlink::default_route(
+                IpAddr::V4(config.gateway),
+                4,
+                "add the default route",
+            ));
+        }
         if let Some((address, gateway)) = config.ipv6 {
             requests.push(netlink::add_address(
                 IpAddr::V6(address),
@@ -146,11 +156,13 @@ impl Tap {
                 5,
                 "set the tap device's IPv6 address",
             ));
-            requests.push(netlink::default_route(
-                IpAddr::V6(gateway),
-                6,
-                "add the IPv6 default route",
-            ));
+            if config.default_route {
+                requests.push(netlink::default_route(
+                    IpAddr::V6(gateway),
+                    6,
+                    "add the IPv6 default route",
+                ));
+            }
         }
         let setup = sys::ChildSetup {
             user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),

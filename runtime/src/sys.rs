@@ -142,3 +142,13 @@ pub fn send_signal(pid: i32, signal: i32) -> nix::Result<()> {
     // SAFETY: kill(2) has no memory effects.
     Errno::result(unsafe { libc::kill(pid, signal) }).map(drop)
 }
+
+/// The parent of the user namespace `ns` (`NS_GET_PARENT`), as a new descriptor.
+pub fn parent_user_namespace(ns: &impl std::os::fd::AsFd) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const NS_GET_PARENT: libc::c_ulong = 0xb702; // _IO(0xb7, 0x2)
+                                                 // SAFETY: the ioctl takes no argument and returns a new descriptor or -1.
+    let fd = Errno::result(unsafe { libc::ioctl(ns.as_fd().as_raw_fd(), NS_GET_PARENT) })?;
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

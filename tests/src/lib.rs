@@ -30,6 +30,7 @@ pub mod podman;
 pub mod procfs;
 pub mod runtime;
 pub mod sandbox;
+pub mod small_fs;
 pub mod spec;
 pub mod tools;
 pub mod user;

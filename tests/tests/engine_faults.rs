@@ -1,7 +1,8 @@
 //! The store stays consistent when commands race or die: two `rm` of one
 //! container (one wins, the other finds no container), a CLI killed with
 //! SIGKILL in the middle of a foreground `run` (the container, owned by its
-//! supervisor, finishes and is recorded; nothing is left half-made).
+//! supervisor, finishes and is recorded; nothing is left half-made), a full disk
+//! (one line, no half container, everything works once space is back).
 
 use std::time::Duration;
 
@@ -76,4 +77,59 @@ fn quick_rm_containers_started_at_once_all_succeed() {
     }
     let ps = e.burrow(["ps", "-a", "-q"]).run();
     assert_eq!(ps.stdout_trimmed(), "", "{ps}");
+}
+
+#[test]
+fn a_full_disk_fails_run_with_one_line_and_leaves_the_store_consistent() {
+    let e = Engine::new("fault-full");
+    let Some(small) = burrow_tests::small_fs::SmallFs::mount(&e.sandbox, "small", 48) else {
+        return;
+    };
+    let store = small.path().join("store");
+    let burrow = |args: &[&str]| {
+        e.sandbox
+            .command(burrow_tests::runtime::Runtime::burrow().program())
+            .arg("--root")
+            .arg(&store)
+            .args(args)
+    };
+    burrow(&["import"])
+        .arg(e.sandbox.busybox_rootfs_tar())
+        .arg("busybox")
+        .run()
+        .assert_success();
+    let kept = unique_name("kept");
+    burrow(&["create", "--name", &kept, "busybox", "true"])
+        .run()
+        .assert_success();
+    let filler = small.fill(&e.sandbox);
+
+    let name = unique_name("full");
+    let out = burrow(&["run", "--name", &name, "busybox", "echo", "hi"]).run();
+    assert_ne!(out.code(), Some(0), "run on a full disk fails: {out}");
+    out.assert_one_line_error(&["no space left on device"]);
+    let ps = burrow(&["ps", "-a", "--format", "{{.Names}}"]).run();
+    ps.assert_success();
+    assert_eq!(
+        ps.stdout_trimmed(),
+        kept,
+        "no half container is listed: {ps}"
+    );
+
+    // Space back: the same names work, and what was there before still does.
+    std::fs::remove_file(&filler).unwrap();
+    for leftover in std::fs::read_dir(small.path()).unwrap().flatten() {
+        if leftover
+            .file_name()
+            .to_string_lossy()
+            .starts_with("filler-")
+        {
+            let _ = std::fs::remove_file(leftover.path());
+        }
+    }
+    let out = burrow(&["run", "--rm", "--name", &name, "busybox", "echo", "hi"]).run();
+    out.assert_success();
+    assert_eq!(out.stdout, "hi\n", "{out}");
+    burrow(&["start", "-a", &kept]).run().assert_success();
+    burrow(&["rm", &kept]).run().assert_success();
 }

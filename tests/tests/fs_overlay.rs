@@ -6,7 +6,7 @@
 mod fs_support;
 
 use burrow_tests::Sandbox;
-use fs_support::{assert_same_as_kernel, run, run_in, Scenario};
+use fs_support::{assert_same_as_kernel, run, run_in, run_with, Scenario, Setup};
 
 const BASE_LAYERS: &[&str] = &[
     // top lower
@@ -223,6 +223,43 @@ fn programs_work_on_the_overlay_like_on_the_kernel_one() {
 }
 
 #[test]
+fn open_files_stay_usable_after_unlink_like_on_the_kernel_one() {
+    // dpkg-deb, databases and editors open a temporary file, unlink it and go on using
+    // the descriptor: fstat, write, truncate, chmod, utime and close must all work.
+    let sandbox = Sandbox::new("fs-unlinked");
+    let script = |path: &str| {
+        format!(
+            r#"step 'python3 -c "
+import os
+fd = os.open(\"{path}\", os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink(\"{path}\")
+os.write(fd, b\"hello unlinked\")
+os.fsync(fd)
+print(os.fstat(fd).st_size, os.fstat(fd).st_nlink)
+os.ftruncate(fd, 5)
+os.fchmod(fd, 0o600)
+os.utime(fd, (1000000000, 1000000000))
+st = os.fstat(fd)
+print(st.st_size, oct(st.st_mode & 0o777), st.st_mtime)
+print(os.pread(fd, 100, 0))
+os.close(fd)
+print(os.path.exists(\"{path}\"))
+"'
+"#
+        )
+    };
+    let ops = format!("{}{}", script("tmpfile"), script("etc/c"));
+    assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "unlinked",
+            layers: BASE_LAYERS,
+            ops: &ops,
+        },
+    );
+}
+
+#[test]
 fn owners_recorded_in_layers_are_shown_kept_and_updated() {
     // An unpacked layer whose owners the disk could not hold carries them in
     // user.containers.override_stat; the overlay shows them, keeps them through
@@ -423,4 +460,331 @@ fn rm_rf_of_lower_trees_leaves_exactly_the_whiteouts_needed() {
     // ...all links to the shared one in the work dir, not an inode each.
     use std::os::unix::fs::MetadataExt;
     assert!(whiteout.nlink() >= 2, "whiteout is not the shared file");
+}
+
+// ---- bad input -----------------------------------------------------------------
+
+#[test]
+fn names_over_name_max_fail_with_enametoolong_like_the_kernel() {
+    let sandbox = Sandbox::new("fs-name-max");
+    let seen = assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "name-max",
+            layers: BASE_LAYERS,
+            ops: r#"
+            long=$(printf 'n%.0s' $(seq 256))
+            fits=$(printf 'k%.0s' $(seq 255))
+            step "touch $long"
+            step "mkdir $long"
+            step "mknod $long p"
+            step "ln -s etc/a $long"
+            step "ln etc/c $long"
+            step "mv etc/c $long"
+            step "mv dir $long"
+            step "stat -c %n etc/$long"
+            step "cat etc/$long"
+            step "touch $fits && ls | grep -c '^k'"
+            step "mv $fits etc/$fits && ls etc | grep -c '^k'"
+            step 'ls etc'
+            "#,
+        },
+    );
+    assert!(
+        seen.text().contains("File name too long"),
+        "no ENAMETOOLONG seen: {}",
+        seen.text()
+    );
+}
+
+#[test]
+fn a_full_upper_gives_enospc_and_leaves_no_partial_copy_up() {
+    // The upper and work dirs live on a 1 MiB tmpfs mounted inside the test's own
+    // namespace; the lower holds a 3 MB file whose copy-up cannot fit.
+    let layers: &[&str] = &[r#"
+        head -c 3000000 /dev/urandom > big
+        echo small > small
+        mkdir -p "$base/small"
+        mount -t tmpfs -o size=1m tmpfs "$base/small"
+        mkdir "$base/small/u" "$base/small/w"
+        ln -s small/u "$base/u"
+        ln -s small/w "$base/w"
+        "#];
+    let sandbox = Sandbox::new("fs-enospc");
+    let seen = run(
+        &sandbox,
+        &Scenario {
+            name: "enospc",
+            layers,
+            ops: r#"
+            step 'head -c 2000000 /dev/zero > fill'
+            step 'rm -f fill && echo removed'
+            step 'echo more >> big'
+            if cmp -s big "$base/l0/big"; then echo big-intact; else echo big-changed; fi
+            echo "leftovers: $(ls -A "$base/u" | grep -c burrow)"
+            step 'echo fits > new && cat new'
+            step 'cat small'
+            "#,
+        },
+        "oci",
+    );
+    let text = seen.text();
+    assert!(seen.output.success(), "scenario failed: {}", seen.output);
+    assert!(
+        text.matches("No space left on device").count() >= 2,
+        "ENOSPC not reported for both the write and the copy-up: {text}"
+    );
+    assert!(
+        text.contains("big-intact"),
+        "a failed copy-up changed big: {text}"
+    );
+    assert!(
+        text.contains("leftovers: 0"),
+        "temp files in the upper: {text}"
+    );
+    assert!(
+        text.contains("fits\nrc=0"),
+        "no write after space was freed: {text}"
+    );
+    assert!(
+        text.contains("small\nrc=0"),
+        "the server did not survive: {text}"
+    );
+}
+
+#[test]
+fn unreadable_lower_files_give_eacces_like_the_kernel_and_the_server_survives() {
+    let sandbox = Sandbox::new("fs-eacces");
+    if !sandbox.user().drop_privileges {
+        eprintln!("needs root to make a lower file the namespace cannot read; not run");
+        return;
+    }
+    // Files of a user outside the namespace (the test's root), not readable by others:
+    // the namespace's root (and so the server) has no right to read them.
+    let prepare = |dir: &std::path::Path| {
+        let l0 = dir.join("l0");
+        burrow_tests::fsutil::make_dir(&l0, 0o755, sandbox.user());
+        std::fs::write(l0.join("secret"), "top secret\n").unwrap();
+        burrow_tests::fsutil::set_mode(&l0.join("secret"), 0o600);
+        std::fs::create_dir(l0.join("private")).unwrap();
+        std::fs::write(l0.join("private/inner"), "inner\n").unwrap();
+        burrow_tests::fsutil::set_mode(&l0.join("private"), 0o700);
+    };
+    let scenario = Scenario {
+        name: "eacces",
+        layers: &["echo open > readable"],
+        ops: r#"
+        step 'cat secret'
+        step 'ls private'
+        step 'cat private/inner'
+        step 'echo more >> secret'
+        step 'cat readable'
+        step 'echo new > made && cat made'
+        "#,
+    };
+    let setup = |form| {
+        run_with(
+            &sandbox,
+            &scenario,
+            form,
+            &["-Urm"],
+            Setup {
+                prepare: Some(&prepare),
+                ..Setup::default()
+            },
+        )
+    };
+    let kernel = setup("kernel");
+    assert!(kernel.output.success(), "kernel: {}", kernel.output);
+    let burrow = setup("oci");
+    assert!(burrow.output.success(), "burrow: {}", burrow.output);
+    assert_eq!(
+        kernel.text(),
+        burrow.text(),
+        "burrow differs from the kernel:\n{}",
+        fs_support::diff(kernel.text(), burrow.text())
+    );
+    assert!(
+        burrow.text().contains("Permission denied"),
+        "no EACCES: {}",
+        burrow.text()
+    );
+}
+
+#[test]
+fn corrupt_ownership_records_are_ignored_with_a_warning() {
+    let layers: &[&str] = &[r#"
+        set_record() {
+          python3 -c 'import os,sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())' "$@"
+        }
+        for f in garbage short bigmode hugeid empty kind fo; do echo $f > $f; chmod 640 $f; done
+        mkdir dir && chmod 750 dir
+        set_record garbage user.containers.override_stat 'not a record'
+        set_record short user.containers.override_stat '1:2'
+        set_record bigmode user.containers.override_stat '0:0:177777'
+        set_record hugeid user.containers.override_stat '99999999999:0:0644'
+        set_record empty user.containers.override_stat ''
+        set_record kind user.containers.override_stat '0:0:0644:char-x-y'
+        set_record fo user.fuseoverlayfs.override_stat '::'
+        set_record dir user.containers.override_stat '-1:0:0755'
+        "#];
+    let sandbox = Sandbox::new("fs-bad-xattr");
+    let seen = run_with(
+        &sandbox,
+        &Scenario {
+            name: "bad-xattr",
+            layers,
+            ops: r#"
+            step 'stat -c "%n %u:%g %a %F" garbage short bigmode hugeid empty kind fo dir'
+            step 'cat garbage kind fo'
+            step 'chmod 600 garbage && chown 0:0 short && stat -c "%n %u:%g %a" garbage short'
+            step 'echo more >> bigmode && cat bigmode'
+            step 'ls dir && touch dir/new && ls dir'
+            echo "warnings: $(grep -c 'override_stat' "$base/server.log")"
+            "#,
+        },
+        "oci",
+        &["-Urm"],
+        Setup {
+            foreground: true,
+            ..Setup::default()
+        },
+    );
+    let text = seen.text();
+    assert!(seen.output.success(), "scenario failed: {}", seen.output);
+    for name in ["garbage", "short", "hugeid", "empty", "kind", "fo"] {
+        assert!(
+            text.contains(&format!("{name} 0:0 640 regular file")),
+            "{name}: the corrupt record was not ignored: {text}"
+        );
+    }
+    assert!(text.contains("dir 0:0 750 directory"), "dir: {text}");
+    assert!(
+        text.contains("garbage 0:0 600"),
+        "chmod after a bad record: {text}"
+    );
+    assert!(text.contains("bigmode\nmore\nrc=0"), "copy-up: {text}");
+    assert!(text.contains("new\nrc=0"), "dir with a bad record: {text}");
+    assert!(!text.contains("panicked"), "the server panicked: {text}");
+    assert!(!text.contains("warnings: 0"), "no warning logged: {text}");
+}
+
+#[test]
+fn a_lower_symlink_to_etc_passwd_resolves_inside_the_merged_root() {
+    // A program chrooted into the merged tree (as a container is) follows the link to
+    // the image's /etc/passwd; changing the link itself copies up the link, never the
+    // file it names.
+    let layers: &[&str] = &[r#"
+        mkdir -p etc bin dir/sub
+        echo 'container:x:0:0::/:/bin/sh' > etc/passwd
+        cp /usr/bin/busybox bin/busybox
+        ln -s /etc/passwd host-link
+        ln -s ../../../../../../etc/passwd dir/sub/up-link
+        "#];
+    let sandbox = Sandbox::new("fs-passwd-link");
+    let seen = assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "passwd-link",
+            layers,
+            ops: r#"
+            step 'chroot . /bin/busybox cat /host-link'
+            step 'chroot . /bin/busybox cat /dir/sub/up-link'
+            step 'chroot . /bin/busybox sh -c "echo added >> /host-link"'
+            step 'cat etc/passwd; readlink host-link'
+            step 'chown -h 0:0 host-link && touch -h host-link && readlink host-link'
+            step 'cat host-link | grep -c container'
+            "#,
+        },
+    );
+    assert!(
+        seen.text().contains("container:x:0:0::/:/bin/sh\nadded"),
+        "the link was not resolved inside the merged root: {}",
+        seen.text()
+    );
+    let upper = seen.dir.join("u");
+    let link = std::fs::read_link(upper.join("host-link"))
+        .unwrap_or_else(|e| panic!("host-link not copied up as a link: {e}"));
+    assert_eq!(link, std::path::Path::new("/etc/passwd"));
+    let passwd = std::fs::read_to_string(upper.join("etc/passwd")).unwrap();
+    assert_eq!(passwd, "container:x:0:0::/:/bin/sh\nadded\n");
+}
+
+#[test]
+fn killing_the_server_mid_writes_leaves_an_upper_a_new_mount_serves_whole() {
+    // Writes, renames over existing names, copy-ups of lower files and renames of a
+    // lower directory run in a loop while the server is killed with SIGKILL. A new
+    // server on the same upper must show every name either as it was or as it became,
+    // never half copied up, and no temporary name.
+    let layers: &[&str] = &[r#"
+        for i in 1 2 3 4 5 6 7 8; do head -c 300000 /dev/urandom > big$i; done
+        mkdir tree && for i in 1 2 3; do echo leaf$i > tree/f$i; done
+        "#];
+    let sandbox = Sandbox::new("fs-crash");
+    let seen = run_with(
+        &sandbox,
+        &Scenario {
+            name: "crash",
+            layers,
+            ops: r#"
+            (
+              i=0
+              while [ $i -lt 100000 ]; do
+                i=$((i+1))
+                printf 'data%s\n' $i > f$i.tmp && mv f$i.tmp f$((i % 20)) || exit 0
+                [ $i -le 8 ] && echo appended >> big$i
+                if [ -d tree ]; then mv tree tree2; else mv tree2 tree; fi
+              done
+            ) 2>/dev/null &
+            writer=$!
+            tries=0
+            until [ -e f19 ] || [ $tries -gt 1200 ]; do tries=$((tries+1)); sleep 0.05; done
+            kill -9 "$server"
+            wait "$server"
+            kill "$writer" 2>/dev/null; wait "$writer"
+            cd "$base"
+            umount m || umount -l m
+            mount_burrow || echo remount-failed
+            cd m
+            for f in f*; do
+              case "$f" in
+                *.tmp) continue ;;
+              esac
+              n=$(cat "$f")
+              case "$n" in
+                data*) [ $(( ${n#data} % 20 )) = "${f#f}" ] || echo "BAD $f holds $n" ;;
+                *) echo "BAD $f holds '$n'" ;;
+              esac
+            done
+            for i in 1 2 3 4 5 6 7 8; do
+              if cmp -s big$i "$base/l0/big$i"; then :
+              elif head -c 300000 big$i | cmp -s - "$base/l0/big$i" \
+                   && [ "$(tail -c 9 big$i)" = appended ]; then :
+              else echo "BAD big$i is half copied up"; fi
+            done
+            echo "trees: $(ls -d tree tree2 2>/dev/null | wc -l) $(cat tree*/f1 tree*/f2 tree*/f3 | tr '\n' ' ')"
+            echo "temp names: $(ls -A | grep -c '#burrow')"
+            echo "files: $(ls f* | wc -l)"
+            "#,
+        },
+        "oci",
+        &["-Urm"],
+        Setup {
+            foreground: true,
+            ..Setup::default()
+        },
+    );
+    let text = seen.text();
+    assert!(seen.output.success(), "scenario failed: {}", seen.output);
+    assert!(!text.contains("remount-failed"), "no new mount: {text}");
+    assert!(
+        !text.contains("BAD"),
+        "inconsistent after the crash: {text}"
+    );
+    assert!(
+        text.contains("trees: 1 leaf1 leaf2 leaf3"),
+        "the renamed directory: {text}"
+    );
+    assert!(text.contains("temp names: 0"), "{text}");
+    assert!(!text.contains("files: 0"), "nothing was written: {text}");
 }

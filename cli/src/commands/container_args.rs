@@ -59,9 +59,10 @@ pub struct ContainerArgs {
     /// Mount the volumes and binds of another container: CONTAINER[:ro|rw].
     #[arg(long)]
     pub volumes_from: Vec<String>,
-    /// Network: bridge (a network of its own, the default), host or none.
-    #[arg(long, visible_alias = "net", default_value = "bridge")]
-    pub network: String,
+    /// Network: bridge (a network of its own, the default), host, none or a
+    /// user-defined network; given again, one more network (an interface each).
+    #[arg(long, visible_alias = "net")]
+    pub network: Vec<String>,
     /// More names other containers on a user-defined network find this one by.
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,
@@ -113,6 +114,10 @@ pub struct ContainerArgs {
     /// CPUs (e.g. 1.5); needs a delegated cgroup v2 tree.
     #[arg(long)]
     pub cpus: Option<String>,
+    /// User namespace: host (default: the user is root inside) or
+    /// keep-id[:uid=U,gid=G] (the user keeps its own ids inside, as Podman's).
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Overwrite the image's entrypoint ("" clears it).
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -217,7 +222,20 @@ impl ContainerArgs {
             binds: self.volume.clone(),
             mounts,
             volumes_from: self.volumes_from.clone(),
-            network: self.network.clone(),
+            network: self
+                .network
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "bridge".into()),
+            more_networks: self
+                .network
+                .iter()
+                .skip(1)
+                .map(|name| burrow_engine::NetworkAttachment {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             cap_add: self.cap_add.clone(),
@@ -232,6 +250,13 @@ impl ContainerArgs {
             cpus: self.cpus.clone(),
             dns: self.dns.clone(),
             add_hosts: self.add_host.clone(),
+            keep_id: burrow_engine::idshift::parse_userns(
+                self.userns.as_deref().unwrap_or(""),
+                (
+                    nix::unistd::geteuid().as_raw(),
+                    nix::unistd::getegid().as_raw(),
+                ),
+            )?,
             restart,
             ..RunConfig::default()
         })

@@ -19,7 +19,7 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let mut failed = false;
     for reference in &args.containers {
         match store.resolve(reference) {
-            Ok(r) => out.push(docker_json(&r)),
+            Ok(r) => out.push(docker_json(&store, &r)),
             // As Docker's: a name that is no container may be an image.
             Err(burrow_engine::EngineError::NoSuchContainer(_)) => {
                 match burrow_engine::images::inspect(&store, reference) {
@@ -92,7 +92,49 @@ fn mount_json(m: &MountSpec) -> serde_json::Value {
     entry
 }
 
-fn docker_json(r: &ContainerRecord) -> serde_json::Value {
+/// Docker's `NetworkSettings`: every network the container is on, with its
+/// address there while it runs.
+fn network_settings(store: &burrow_engine::Store, r: &ContainerRecord) -> serde_json::Value {
+    let mut networks = serde_json::Map::new();
+    let mut first_ip = None;
+    for e in burrow_engine::networks::connect::endpoints(store, r) {
+        let (prefix_len, gateway) = match e.network.name.as_str() {
+            "bridge" => {
+                let net = burrow_net::NetConfig::default();
+                (net.prefix_len, net.gateway_ip.to_string())
+            }
+            _ => (
+                e.network.prefix().map(|p| p.1).unwrap_or(24),
+                e.network.gateway.clone(),
+            ),
+        };
+        let ip = e.ip.map(|ip| ip.to_string()).unwrap_or_default();
+        first_ip.get_or_insert((ip.clone(), prefix_len, gateway.clone()));
+        let running = e.ip.is_some();
+        networks.insert(
+            e.network.name.clone(),
+            serde_json::json!({
+                "Aliases": e.aliases,
+                "NetworkID": e.network.id,
+                "EndpointID": "",
+                "Gateway": if running { gateway } else { String::new() },
+                "IPAddress": ip,
+                "IPPrefixLen": if running { prefix_len } else { 0 },
+                "MacAddress": "",
+            }),
+        );
+    }
+    let (ip, prefix_len, gateway) = first_ip.unwrap_or_default();
+    let running = !ip.is_empty();
+    serde_json::json!({
+        "IPAddress": ip,
+        "IPPrefixLen": if running { prefix_len } else { 0 },
+        "Gateway": if running { gateway } else { String::new() },
+        "Networks": networks,
+    })
+}
+
+fn docker_json(store: &burrow_engine::Store, r: &ContainerRecord) -> serde_json::Value {
     let (path, rest) = r
         .config
         .args
@@ -117,6 +159,7 @@ fn docker_json(r: &ContainerRecord) -> serde_json::Value {
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
         "Mounts": r.config.mounts.iter().map(mount_json).collect::<Vec<_>>(),
+        "NetworkSettings": network_settings(store, r),
         "HostConfig": {
             "AutoRemove": r.config.auto_remove,
             "ReadonlyRootfs": r.config.read_only,

@@ -1,5 +1,6 @@
-//! `burrow network create|ls|inspect|rm|prune`: user-defined networks, on
-//! which containers reach each other by name, apart from other networks.
+//! `burrow network create|ls|inspect|rm|prune|connect|disconnect`:
+//! user-defined networks, on which containers reach each other by name,
+//! apart from other networks.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,31 @@ pub enum Command {
     Rm(RmArgs),
     /// Remove every user-defined network no container uses.
     Prune(PruneArgs),
+    /// Connect a container to a network (running: a new interface now).
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ConnectArgs {
+    /// More names other members of the network find the container by.
+    #[arg(long)]
+    alias: Vec<String>,
+    /// The container's IPv4 address on the network.
+    #[arg(long)]
+    ip: Option<std::net::Ipv4Addr>,
+    network: String,
+    container: String,
+}
+
+#[derive(clap::Args)]
+pub struct DisconnectArgs {
+    /// Also when the container's supervisor cannot be reached.
+    #[arg(short, long)]
+    force: bool,
+    network: String,
+    container: String,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +113,12 @@ pub fn run(root: Option<&std::path::Path>, command: Command) -> Result<i32> {
         Command::Inspect(a) => inspect(&store, a),
         Command::Rm(a) => rm(&store, a),
         Command::Prune(a) => prune(&store, a),
+        Command::Connect(a) => connect(&store, a),
+        Command::Disconnect(a) => {
+            networks::connect::disconnect(&store, &a.network, &a.container, a.force)
+                .map(|()| 0)
+                .map_err(anyhow::Error::from)
+        }
     };
     result.or_else(|e| {
         eprintln!("burrow: error: {e:#}");
@@ -115,6 +147,17 @@ fn create(store: &burrow_engine::Store, args: CreateArgs) -> Result<i32> {
         },
     )?;
     println!("{}", record.id);
+    Ok(0)
+}
+
+fn connect(store: &burrow_engine::Store, args: ConnectArgs) -> Result<i32> {
+    let request = networks::connect::ConnectRequest {
+        network: &args.network,
+        container: &args.container,
+        aliases: args.alias,
+        ip: args.ip,
+    };
+    networks::connect::connect(store, &request, &super::run::self_exe())?;
     Ok(0)
 }
 

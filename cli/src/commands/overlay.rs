@@ -33,6 +33,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if !command_line.foreground {
         return daemonize(&args, &command_line.mountpoint);
     }
+    // The server's warnings (a corrupt ownership record, …) go to its stderr:
+    // `BURROW_LOG` sets the level, warnings by default.
+    let level = std::env::var("BURROW_LOG")
+        .ok()
+        .and_then(|value| crate::config::level(Some(&value)).ok())
+        .unwrap_or(log::LevelFilter::Warn);
+    crate::logger::init(level);
     let overlay = match Overlay::new(command_line.config) {
         Ok(overlay) => overlay,
         Err(e) => {

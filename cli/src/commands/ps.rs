@@ -250,29 +250,7 @@ fn print_table(rows: &[serde_json::Value], size: bool) {
     print!("{}", super::table::render(&table, 10));
 }
 
-/// Docker's decimal sizes: `0B`, `1.5kB`, `12.3MB`.
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    // Go's %.4g: four significant digits.
-    let decimals = match value {
-        v if v >= 100.0 => 1,
-        v if v >= 10.0 => 2,
-        _ => 3,
-    };
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &text
-    };
-    format!("{text}{}", units[unit])
-}
+pub use burrow_engine::units::decimal_size as human_size;
 
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -319,14 +297,6 @@ mod tests {
         assert_eq!(render("{{.ID}}\\t{{ .Names }}", &row).unwrap(), "abc\tweb");
         assert!(render("{{.Nope}}", &row).is_err());
         assert!(render("{{.ID", &row).is_err());
-    }
-
-    #[test]
-    fn sizes_read_like_dockers() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(1500), "1.5kB");
-        assert_eq!(human_size(12_345_678), "12.35MB");
-        assert_eq!(human_size(123_456), "123.5kB");
     }
 
     #[test]

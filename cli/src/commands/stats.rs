@@ -3,6 +3,7 @@
 //! used between two readings over the wall time between them (100% is one
 //! core busy). Streams every second unless `--no-stream`.
 
+use burrow_engine::units::binary_size;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -168,35 +169,4 @@ fn print_rows(rows: &[serde_json::Value], format: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Docker's binary sizes: `1.5MiB`, `7.637GiB`.
-fn binary_size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let decimals = match value {
-        v if v >= 100.0 => 1,
-        v if v >= 10.0 => 2,
-        _ => 3,
-    };
-    let text = format!("{value:.decimals$}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text}{}", units[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binary_sizes_read_like_dockers() {
-        assert_eq!(binary_size(0), "0B");
-        assert_eq!(binary_size(1536), "1.5KiB");
-        assert_eq!(binary_size(8 * 1024 * 1024 * 1024), "8GiB");
-    }
 }

@@ -9,7 +9,7 @@ use burrow_runtime::spec::oci::Spec;
 use super::attach_mounts::{attach_mounts, forget_created};
 use crate::error::{EngineError, IoContext, Result};
 use crate::ids::{generated_name, new_id, validate_name};
-use crate::record::{ContainerRecord, ContainerStatus, RunConfig};
+use crate::record::{ContainerRecord, RunConfig};
 use crate::spec_builder;
 use crate::store::Store;
 use crate::volumes::populate_container_volumes;
@@ -18,11 +18,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
     if config.args.is_empty() {
         return Err(EngineError::Other("no command given".into()));
     }
-    if !crate::networks::BUILTIN.contains(&config.network.as_str()) {
-        let network = crate::networks::find(store, &config.network)?;
-        // Stored by name: `network rm` and DNS go by the name.
-        config.network = network.name;
-    }
+    resolve_networks(store, &mut config)?;
     for spec in &config.publish {
         burrow_net::parse_publish(spec).map_err(|e| EngineError::Other(e.to_string()))?;
     }
@@ -54,24 +50,7 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
             .unwrap_or_else(|| id.clone()),
     };
     let created_volumes = attach_mounts(store, &mut config)?;
-    let record = ContainerRecord {
-        id: id.clone(),
-        name,
-        created: burrow_runtime::state::rfc3339_now(),
-        config,
-        status: ContainerStatus::Created,
-        pid: 0,
-        pid_start_time: 0,
-        supervisor_pid: 0,
-        supervisor_start_time: 0,
-        started_at: None,
-        finished_at: None,
-        exit_code: None,
-        ports: Vec::new(),
-        paused: false,
-        restart_count: 0,
-        stopped_by_user: false,
-    };
+    let record = ContainerRecord::new(id.clone(), name, config);
     let dir = store.container_dir(&id);
     let written = populate_plain_rootfs(store, &record)
         .and_then(|()| build_spec(&record.config, &id))
@@ -98,6 +77,10 @@ pub fn create(store: &Store, mut config: RunConfig, name: Option<&str>) -> Resul
 fn build_spec(config: &RunConfig, id: &str) -> Result<Spec> {
     let mut spec = spec_builder::build(config, id)?;
     crate::security::apply(&mut spec, config)?;
+    if let Some(keep) = config.keep_id {
+        let maps = crate::userns::IdMaps::for_current_user();
+        crate::idshift::apply_to_spec(&mut spec, keep, &maps, config.user.is_some())?;
+    }
     Ok(spec)
 }
 
@@ -106,6 +89,23 @@ fn write_bundle(dir: &Path, spec: &mut Spec, config: &RunConfig) -> Result<()> {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).context(|| format!("cannot create {}", bundle.display()))?;
     super::etc_files::add(spec, dir, config)?;
+    if let Some(keep) = config.keep_id {
+        let roots = if config.layers.is_empty() {
+            vec![config.rootfs.clone()]
+        } else {
+            config.layers.clone()
+        };
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for (target, source) in crate::idshift::user_files(dir, &roots, keep)? {
+            let mut mount = burrow_runtime::spec::oci::Mount::default();
+            mount.set_destination(target.into());
+            mount.set_typ(Some("bind".into()));
+            mount.set_source(Some(source));
+            mount.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+            mounts.push(mount);
+        }
+        spec.set_mounts(Some(mounts));
+    }
     spec.save(bundle.join("config.json"))
         .map_err(|e| EngineError::Other(format!("cannot write the bundle config: {e}")))
 }
@@ -119,4 +119,40 @@ fn populate_plain_rootfs(store: &Store, record: &ContainerRecord) -> Result<()> 
         return Ok(());
     }
     populate_container_volumes(store, &record.config, &record.config.rootfs)
+}
+
+/// Checks the networks asked for and stores each by name (`network rm` and
+/// DNS go by the name): `host` and `none` stand alone, no network twice.
+fn resolve_networks(store: &Store, config: &mut RunConfig) -> Result<()> {
+    let solo = ["host", "none"];
+    if !config.more_networks.is_empty() && solo.contains(&config.network.as_str())
+        || config
+            .more_networks
+            .iter()
+            .any(|a| solo.contains(&a.name.as_str()))
+    {
+        return Err(EngineError::Other(
+            "conflicting options: --network host or none cannot be combined with other networks"
+                .into(),
+        ));
+    }
+    let by_name = |reference: &str| -> Result<String> {
+        match crate::networks::BUILTIN.contains(&reference) {
+            true => Ok(reference.to_string()),
+            false => Ok(crate::networks::find(store, reference)?.name),
+        }
+    };
+    config.network = by_name(&config.network)?;
+    let mut seen = vec![config.network.clone()];
+    for attachment in &mut config.more_networks {
+        attachment.name = by_name(&attachment.name)?;
+        if seen.contains(&attachment.name) {
+            return Err(EngineError::Other(format!(
+                "network {} given twice: a container is on a network once",
+                attachment.name
+            )));
+        }
+        seen.push(attachment.name.clone());
+    }
+    Ok(())
 }

@@ -52,16 +52,25 @@ pub struct Addresses {
 }
 
 /// Rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir` (already mounted in
-/// the container) for the address its supervisor got on a user network.
+/// the container) for the addresses its supervisor got, one per network in
+/// join order: every address names the container, the first network's DNS
+/// serves it.
 pub fn rewrite_for_network(
     dir: &Path,
     config: &RunConfig,
     hostname: &str,
-    addresses: Addresses,
+    addresses: &[Addresses],
 ) -> Result<()> {
+    let mut hosts = hosts(config, hostname, addresses.first().copied())?;
+    for more in addresses.iter().skip(1) {
+        hosts.push_str(&format!("{}\t{hostname}\n", more.container));
+    }
     let files = [
-        ("hosts", hosts(config, hostname, Some(addresses))?),
-        ("resolv.conf", resolv_conf(config, Some(addresses))?),
+        ("hosts", hosts),
+        (
+            "resolv.conf",
+            resolv_conf(config, addresses.first().copied())?,
+        ),
     ];
     for (name, content) in files {
         let path = dir.join(name);

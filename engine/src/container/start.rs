@@ -37,10 +37,13 @@ pub fn start_attached(
         return Ok(record.clone());
     }
     reset_run_state(store, &record.id)?;
-    if !crate::networks::BUILTIN.contains(&record.config.network.as_str()) {
+    for attachment in record.config.attachments() {
+        if crate::networks::BUILTIN.contains(&attachment.name.as_str()) {
+            continue;
+        }
         // Started from here, in the host's namespaces, so that it outlives
         // this container's supervisor.
-        let network = crate::networks::find(store, &record.config.network)?;
+        let network = crate::networks::find(store, &attachment.name)?;
         crate::networks::switch::ensure_running(store, &network, program)?;
     }
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)

@@ -16,5 +16,6 @@ pub fn mount(record: &ContainerRecord) -> Result<MountedRootfs, String> {
         .parent()
         .ok_or_else(|| format!("no container directory above {}", target.display()))?;
     overlay_rootfs::enter_private_mount_namespace().map_err(|e| e.to_string())?;
-    overlay_rootfs::mount(dir, &record.config.layers).map_err(|e| e.to_string())
+    overlay_rootfs::mount(dir, &record.config.layers, burrow_fs::IdShift::default())
+        .map_err(|e| e.to_string())
 }

@@ -52,12 +52,14 @@ pub fn read_members(dir: &Path) -> Vec<Member> {
 }
 
 /// Registers container `id` (this process being its supervisor) on
-/// `network` with `names`; returns the address it got.
+/// `network` with `names`, at `wanted` when given (`--ip`); returns the
+/// address it got.
 pub fn join(
     store: &Store,
     network: &NetworkRecord,
     id: &str,
     names: Vec<String>,
+    wanted: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr> {
     let dir = members_dir(store, &network.name);
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
@@ -71,12 +73,24 @@ pub fn join(
         .map(|m| m.ip)
         .collect();
     let hosts = (1u32 << (32 - u32::from(len))) - 2;
-    let ip = (1..=hosts)
-        .map(|n| Ipv4Addr::from(u32::from(base) + n))
-        .find(|ip| *ip != gateway && !taken.contains(ip))
-        .ok_or_else(|| {
-            EngineError::Other(format!("network {} has no free address", network.name))
-        })?;
+    let ip = match wanted {
+        Some(ip) => {
+            check_address(network, ip)?;
+            if taken.contains(&ip) {
+                return Err(EngineError::Other(format!(
+                    "address {ip} is already in use on network {}",
+                    network.name
+                )));
+            }
+            ip
+        }
+        None => (1..=hosts)
+            .map(|n| Ipv4Addr::from(u32::from(base) + n))
+            .find(|ip| *ip != gateway && !taken.contains(ip))
+            .ok_or_else(|| {
+                EngineError::Other(format!("network {} has no free address", network.name))
+            })?,
+    };
     let pid = std::process::id() as i32;
     let member = Member {
         container_id: id.to_string(),
@@ -93,6 +107,25 @@ pub fn join(
     std::fs::write(&tmp, bytes).context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).context(|| format!("cannot write {}", path.display()))?;
     Ok(ip)
+}
+
+/// Whether `ip` can be a member's address on `network`: inside its subnet,
+/// neither the gateway nor the network or broadcast address.
+pub fn check_address(network: &NetworkRecord, ip: Ipv4Addr) -> Result<()> {
+    let (base, len) = network.prefix()?;
+    let mask = match len {
+        0 => 0,
+        n => u32::MAX << (32 - u32::from(n.min(32))),
+    };
+    let inside = u32::from(ip) & mask == u32::from(base) & mask;
+    let host = u32::from(ip) & !mask;
+    if !inside || host == 0 || host == !mask || ip == network.gateway_ip()? {
+        return Err(EngineError::Other(format!(
+            "invalid address {ip} for network {}: not a free host address of its subnet {}",
+            network.name, network.subnet
+        )));
+    }
+    Ok(())
 }
 
 /// Unregisters container `id` from `network`.

@@ -6,6 +6,7 @@
 //! address and names; every member's DNS answers the others' names from
 //! there. `bridge`, `host` and `none` are Docker's built-in networks.
 
+pub mod connect;
 pub mod members;
 pub mod switch;
 
@@ -20,6 +21,9 @@ use crate::store::Store;
 
 /// Docker's predefined networks.
 pub const BUILTIN: [&str; 3] = ["bridge", "host", "none"];
+
+/// Where subnets of user-defined networks come from (10.89.N.0/24).
+pub const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 89, 0, 0), 16);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NetworkRecord {
@@ -215,12 +219,12 @@ pub fn find(store: &Store, reference: &str) -> Result<NetworkRecord> {
     }
 }
 
-/// The containers (any state) whose network is `name`.
+/// The containers (any state) on network `name`.
 pub fn users(store: &Store, name: &str) -> Result<Vec<crate::record::ContainerRecord>> {
     Ok(store
         .list()?
         .into_iter()
-        .filter(|c| c.config.network == name)
+        .filter(|c| c.config.is_on(name))
         .collect())
 }
 

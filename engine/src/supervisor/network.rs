@@ -1,12 +1,16 @@
-//! The container's network with the default (`bridge`) mode: an `eth0` tap
-//! device in the container's network namespace, served by burrow's userspace
-//! stack on a thread of the supervisor (NAT to host sockets, DNS forwarding,
-//! published ports), until the container's init exits.
+//! The container's network: one tap device per network it is on (`eth0`,
+//! `eth1`, … in join order) in its network namespace, each served by its own
+//! instance of burrow's userspace stack on a thread of the supervisor — NAT
+//! to host sockets, DNS forwarding and published ports for the default
+//! (`bridge`) network, the network's switch for a user-defined one — until
+//! the container's init exits or the interface is removed. Only the first
+//! interface not on an internal network carries the default route; every
+//! stack's DNS answers the members of all the container's user networks.
 
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use burrow_net::publish::bind_published;
@@ -23,7 +27,7 @@ use crate::container::etc_files::Addresses;
 use crate::error::{EngineError, IoContext, Result};
 use crate::networks::members::{self, MemberNames};
 use crate::networks::{self, NetworkRecord};
-use crate::record::RunConfig;
+use crate::record::{NetworkAttachment, RunConfig};
 use crate::store::Store;
 
 /// Whether `config` asks for a network served by the supervisor.
@@ -66,9 +70,11 @@ pub fn new_namespace(path: &Path) -> Result<()> {
     made.map_err(EngineError::Other)
 }
 
-/// The stack serving one container.
+/// One interface's stack; it stops when the container's init exits or when
+/// dropped (its stop pipe closes), and the tap device goes with it.
 pub struct RunningNetwork {
-    thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
+    stop: Option<OwnedFd>,
 }
 
 /// The container's place on a user-defined network: its address, the
@@ -77,20 +83,23 @@ pub struct UserNetwork {
     pub network: NetworkRecord,
     pub ip: Ipv4Addr,
     pub switch: PathBuf,
-    pub names: Arc<MemberNames>,
 }
 
 impl UserNetwork {
-    /// Registers container `id` on its network (`config.network`, a user
-    /// network) under its name, aliases and short id.
-    pub fn join(store: &Store, id: &str, name: &str, config: &RunConfig) -> Result<UserNetwork> {
-        let network = networks::find(store, &config.network)?;
+    /// Registers container `id` on the user network of `attachment` under
+    /// its name, aliases and short id.
+    pub fn join(
+        store: &Store,
+        id: &str,
+        name: &str,
+        attachment: &NetworkAttachment,
+    ) -> Result<UserNetwork> {
+        let network = networks::find(store, &attachment.name)?;
         let mut names = vec![name.to_string(), id[..12.min(id.len())].to_string()];
-        names.extend(config.network_aliases.iter().cloned());
-        let ip = members::join(store, &network, id, names)?;
+        names.extend(attachment.aliases.iter().cloned());
+        let ip = members::join(store, &network, id, names, attachment.ip)?;
         Ok(UserNetwork {
             switch: networks::switch::socket_path(store, &network),
-            names: Arc::new(MemberNames::new(store, &network.name)),
             ip,
             network,
         })
@@ -119,56 +128,127 @@ impl UserNetwork {
         // Every member would get the same IPv6 address: IPv4 only here.
         config.ipv6 = false;
         config.switch = Some(self.switch.clone());
-        let names: Arc<dyn NameSource> = self.names.clone();
-        config.names = Some(names);
         config.internal = self.network.internal;
         Ok(())
     }
 }
 
-/// Creates `eth0` in the network namespace pinned at `namespace` and serves
-/// it until process `pid` (the container's init) exits; on `user`'s switch
-/// when it is on a user-defined network.
-pub fn attach(
-    namespace: &Path,
-    pid: i32,
-    ports: Vec<BoundPort>,
-    user: Option<&UserNetwork>,
-) -> Result<RunningNetwork> {
+/// The names every stack of a container answers: the members of each user
+/// network it is on (and only those); changes with `network connect`.
+#[derive(Default)]
+pub struct ContainerNames {
+    networks: Mutex<Vec<(String, MemberNames)>>,
+}
+
+impl ContainerNames {
+    pub fn add(&self, store: &Store, network: &str) {
+        let mut list = self.networks.lock().unwrap_or_else(|e| e.into_inner());
+        list.push((network.to_string(), MemberNames::new(store, network)));
+    }
+
+    pub fn remove(&self, network: &str) {
+        let mut list = self.networks.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|(name, _)| name != network);
+    }
+}
+
+impl NameSource for ContainerNames {
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+        let list = self.networks.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter().find_map(|(_, names)| names.lookup(name))
+    }
+}
+
+/// How one interface is served.
+pub struct NicSetup<'a> {
+    pub namespace: &'a Path,
+    /// The container's init: the stack stops when it exits.
+    pub pid: i32,
+    pub name: &'a str,
+    pub default_route: bool,
+    pub ports: Vec<BoundPort>,
+    /// `None`: the default network (NAT of its own).
+    pub user: Option<&'a UserNetwork>,
+    pub names: Arc<ContainerNames>,
+    /// The engine's user networks: never NATed to the host.
+    pub refused_subnets: Vec<(Ipv4Addr, u8)>,
+}
+
+/// Creates interface `setup.name` in the pinned network namespace and serves
+/// it until the container's init exits or the returned handle is dropped.
+pub fn attach(setup: NicSetup) -> Result<RunningNetwork> {
     let mut config = NetConfig {
-        publish: ports.iter().map(BoundPort::mapping).collect(),
+        publish: setup.ports.iter().map(BoundPort::mapping).collect(),
+        refused_subnets: setup.refused_subnets,
         ..NetConfig::default()
     };
-    if let Some(user) = user {
+    if let Some(user) = setup.user {
         user.configure(&mut config)?;
     }
-    let tap_config = TapConfig::for_network(&config);
+    let names: Arc<dyn NameSource> = setup.names;
+    config.names = Some(names);
+    let mut tap_config = TapConfig::for_network(&config);
+    tap_config.name = setup.name.to_string();
+    tap_config.default_route = setup.default_route;
+    tap_config.ipv6 = tap_config.ipv6.filter(|_| setup.default_route);
     let failed = |e: &dyn std::fmt::Display| {
-        EngineError::Other(format!("cannot set up the container's network: {e}"))
+        EngineError::Other(format!(
+            "cannot set up the container's network interface {}: {e}",
+            setup.name
+        ))
     };
-    let exited = burrow_net::process_exit_fd(pid).map_err(|e| failed(&e))?;
+    let exited = burrow_net::process_exit_fd(setup.pid).map_err(|e| failed(&e))?;
+    let (stop_read, stop_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(&e))?;
     let target = NamespaceTarget {
         user_ns: None,
-        net_ns: namespace.to_path_buf(),
+        net_ns: setup.namespace.to_path_buf(),
     };
     let tap = Tap::create_in(&target, &tap_config).map_err(|e| failed(&e))?;
-    let mut stack = Stack::new(config, tap, ports).map_err(|e| failed(&e))?;
+    let mut stack = Stack::new(config, tap, setup.ports).map_err(|e| failed(&e))?;
     let thread = std::thread::Builder::new()
         .name("network".into())
         .spawn(move || {
-            if let Err(e) = stack.run(Some(exited.as_raw_fd())) {
+            let stops = [exited.as_raw_fd(), stop_read.as_raw_fd()];
+            if let Err(e) = stack.run_until(&stops) {
                 eprintln!("burrow: the container's network stopped: {e}");
             }
         })
         .map_err(|e| failed(&e))?;
-    Ok(RunningNetwork { thread })
+    Ok(RunningNetwork {
+        thread: Some(thread),
+        stop: Some(stop_write),
+    })
 }
 
 impl RunningNetwork {
     /// Waits for the stack to stop (it does when the container's init exits).
-    pub fn wait(self) {
-        let _ = self.thread.join();
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
+}
+
+impl Drop for RunningNetwork {
+    /// Stops the stack now; its tap device (and so the interface) goes.
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The subnets of the engine's user networks, and the pool they come from.
+pub fn burrow_subnets(store: &Store) -> Vec<(Ipv4Addr, u8)> {
+    let mut subnets = vec![networks::POOL];
+    for network in networks::list(store).unwrap_or_default() {
+        if let Ok(prefix) = network.prefix() {
+            subnets.push(prefix);
+        }
+    }
+    subnets
 }
 
 /// Points the bundle's network namespace at the pinned one.

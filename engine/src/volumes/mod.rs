@@ -27,8 +27,8 @@ use crate::ids::new_id;
 use crate::mounts::MountKind;
 use crate::store::Store;
 
+pub use crate::units::decimal_size as human_size;
 pub use populate::{populate_container_volumes, populate_from};
-pub use size::human_size;
 
 use crate::userns::remove_tree;
 

@@ -18,6 +18,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestam
 use super::errno::{Errno, FsResult};
 use super::nodes::{Node, NodeTable, ROOT};
 use super::whiteout::{self, OPAQUE};
+use crate::idmap::IdShift;
 use crate::ownership::{
     OverrideKind, OverrideStat, FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR, OVERRIDE_STAT_XATTR,
 };
@@ -51,6 +52,9 @@ pub struct ListedEntry {
 /// A file open through the overlay.
 pub struct OpenFile {
     pub file: File,
+    /// The node it was opened as: after an unlink the handle is the only way left to
+    /// reach the file (fstat, fchmod, ftruncate … on an unlinked temporary file).
+    pub ino: u64,
 }
 
 /// Cache lifetimes handed to the kernel.
@@ -75,6 +79,11 @@ pub struct Core {
     pub euid: u32,
     pub egid: u32,
     pub ttls: Ttls,
+    /// How owners are shown and stored (None: as on disk, the fast path).
+    shift: Option<IdShift>,
+    /// One plain directory served as is (a volume): `.wh.` names and opaque markers
+    /// are ordinary files there.
+    passthrough: bool,
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -134,11 +143,13 @@ impl Core {
         has_upper: bool,
         work: Option<OwnedFd>,
         ttls: Ttls,
+        shift: IdShift,
+        passthrough: bool,
     ) -> FsResult<Core> {
         let mut root_layers = Vec::new();
         for (index, layer) in layers.iter().enumerate() {
             root_layers.push(index);
-            if exists(&layer.fd, Path::new(OPAQUE)) {
+            if !passthrough && exists(&layer.fd, Path::new(OPAQUE)) {
                 break;
             }
         }
@@ -163,7 +174,22 @@ impl Core {
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
             ttls,
+            shift: (!shift.is_identity()).then_some(shift),
+            passthrough,
         })
+    }
+
+    /// Whether `name` is overlay bookkeeping here (never in a passthrough).
+    fn reserved(&self, name: &OsStr) -> bool {
+        !self.passthrough && whiteout::is_reserved(name)
+    }
+
+    /// The owner to store for a caller's (uid, gid).
+    fn disk_owner(&self, uid: u32, gid: u32) -> FsResult<(u32, u32)> {
+        match &self.shift {
+            None => Ok((uid, gid)),
+            Some(shift) => shift.disk(uid, gid).ok_or(Errno(libc::EOVERFLOW)),
+        }
     }
 
     fn upper(&self) -> FsResult<&OwnedFd> {
@@ -193,6 +219,9 @@ impl Core {
     }
 
     fn whited_out(&self, layer: usize, dir: &Path, name: &OsStr) -> bool {
+        if self.passthrough {
+            return false;
+        }
         match whiteout::whiteout_for(name) {
             Some(wh) => exists(&self.layers[layer].fd, &dir.join(wh)),
             None => false,
@@ -238,7 +267,7 @@ impl Core {
         for (i, &layer) in dir_layers.iter().enumerate() {
             match self.stat_in(layer, &path)? {
                 Some(st) => {
-                    if is_kernel_whiteout(&st) {
+                    if is_kernel_whiteout(&st) && !self.passthrough {
                         return Ok(None);
                     }
                     let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
@@ -248,11 +277,11 @@ impl Core {
                     };
                     return Ok(Some((layer, st, below)));
                 }
-                None => {
-                    if self.whited_out(layer, dir, name) {
-                        return Ok(None);
-                    }
+                // A whiteout in the last layer hides nothing: no need to look for it.
+                None if i + 1 < dir_layers.len() && self.whited_out(layer, dir, name) => {
+                    return Ok(None);
                 }
+                None => {}
             }
         }
         Ok(None)
@@ -330,11 +359,28 @@ impl Core {
 
     /// The attributes the overlay shows for a file found at (layer, path).
     fn attr_of(&self, layer: usize, path: &Path, st: &Stat, number: u64, merged: bool) -> FileAttr {
+        let kind = st.st_mode & libc::S_IFMT;
+        let record = if kind == libc::S_IFREG || kind == libc::S_IFDIR {
+            self.override_of(layer, path)
+        } else {
+            None
+        };
+        self.attr_with(st, record, number, merged)
+    }
+
+    /// The attributes shown for `st` with its ownership record (if any) applied.
+    fn attr_with(
+        &self,
+        st: &Stat,
+        record: Option<OverrideStat>,
+        number: u64,
+        merged: bool,
+    ) -> FileAttr {
         let mut kind = st.st_mode & libc::S_IFMT;
         let mut perm = st.st_mode & 0o7777;
         let (mut uid, mut gid, mut rdev) = (st.st_uid, st.st_gid, st.st_rdev as u32);
         if kind == libc::S_IFREG || kind == libc::S_IFDIR {
-            if let Some(record) = self.override_of(layer, path) {
+            if let Some(record) = record {
                 uid = record.uid;
                 gid = record.gid;
                 perm = record.mode;
@@ -351,6 +397,9 @@ impl Core {
                 }
             }
         }
+        if let Some(shift) = &self.shift {
+            (uid, gid) = shift.shown(uid, gid);
+        }
         FileAttr {
             ino: INodeNo(number),
             size: st.st_size as u64,
@@ -360,7 +409,7 @@ impl Core {
             ctime: system_time(st.st_ctime, st.st_ctime_nsec as i64),
             crtime: UNIX_EPOCH,
             kind: file_type(kind),
-            perm: perm as u16,
+            perm: (perm & 0o7777) as u16,
             nlink: if merged { 1 } else { st.st_nlink as u32 },
             uid,
             gid,
@@ -396,7 +445,38 @@ impl Core {
         let path = dir_path.join(name);
         let number = self.number_for(layer, &path, st);
         let merged = dir_layers.len() > 1;
-        let mut attr = self.attr_of(layer, &path, st, number, merged);
+        let attr = self.attr_of(layer, &path, st, number, merged);
+        self.remember(parent, name, layer, attr, dir_layers)
+    }
+
+    /// Registers an entry just made in the upper dir from its stat and the ownership
+    /// record written for it, with no further syscalls: a new file has no origin and
+    /// no record but the one `own_new` wrote.
+    fn register_new(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        st: &Stat,
+        record: Option<OverrideStat>,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let attr = self.attr_with(st, record, self.xino(0, st.st_ino), false);
+        let dir_layers = if attr.kind == FileType::Directory {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        self.remember(parent, name, 0, attr, dir_layers)
+    }
+
+    fn remember(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        layer: usize,
+        mut attr: FileAttr,
+        dir_layers: Vec<usize>,
+    ) -> FsResult<(FileAttr, u64, Duration)> {
+        let number = attr.ino.0;
         let fresh = Node {
             kind: Self::kind_bits(&attr),
             links: vec![(parent, name.to_os_string())],
@@ -419,7 +499,7 @@ impl Core {
     }
 
     pub fn lookup(&self, parent: u64, name: &OsStr) -> FsResult<(FileAttr, u64, Duration)> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
         if name.len() > 255 {
@@ -435,7 +515,10 @@ impl Core {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
-        let (layer, path, _) = self.node_info(ino)?;
+        let (layer, path, _) = match self.node_info(ino) {
+            Ok(info) => info,
+            Err(e) => return self.getattr_unlinked(ino).ok_or(e)?,
+        };
         let merged = read(&self.nodes)
             .get(ino)
             .map(|n| n.dir_layers.len() > 1)
@@ -450,14 +533,57 @@ impl Core {
     pub fn getattr_open(&self, ino: u64, fh: u64) -> FsResult<FileAttr> {
         match self.getattr(ino) {
             Ok(attr) => Ok(attr),
-            Err(e) => {
-                let file = self.file(fh).ok_or(e)?;
-                let st = rfs::fstat(&file.file)?;
-                let mut attr = self.attr_of(0, Path::new(""), &st, ino, false);
-                attr.ino = INodeNo(ino);
-                Ok(attr)
-            }
+            Err(e) => self.attr_through(&*self.file(fh).ok_or(e)?),
         }
+    }
+
+    /// Attributes of a node that has no name left but is still open somewhere.
+    fn getattr_unlinked(&self, ino: u64) -> Option<FsResult<FileAttr>> {
+        let file = self.open_file_of(ino)?;
+        Some(self.attr_through(&file))
+    }
+
+    fn attr_through(&self, file: &OpenFile) -> FsResult<FileAttr> {
+        let st = rfs::fstat(&file.file)?;
+        let mut attr = self.attr_of(0, Path::new(""), &st, file.ino, false);
+        attr.ino = INodeNo(file.ino);
+        Ok(attr)
+    }
+
+    /// setattr on a node with no name left, through one of its open handles (the
+    /// kernel flushes times and sizes of an unlinked file when it is synced or closed).
+    #[allow(clippy::too_many_arguments)]
+    fn setattr_unlinked(
+        &self,
+        file: &OpenFile,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<fuser::TimeOrNow>,
+        mtime: Option<fuser::TimeOrNow>,
+    ) -> FsResult<FileAttr> {
+        if uid.is_some() || gid.is_some() {
+            rfs::fchown(
+                &file.file,
+                uid.map(rfs::Uid::from_raw),
+                gid.map(rfs::Gid::from_raw),
+            )?;
+        }
+        if let Some(mode) = mode {
+            rfs::fchmod(&file.file, Mode::from_raw_mode(mode & 0o7777))?;
+        }
+        if let Some(size) = size {
+            rfs::ftruncate(&file.file, size)?;
+        }
+        if atime.is_some() || mtime.is_some() {
+            let times = Timestamps {
+                last_access: timespec_of(atime),
+                last_modification: timespec_of(mtime),
+            };
+            rfs::futimens(&file.file, &times)?;
+        }
+        self.attr_through(file)
     }
 
     pub fn parent_of(&self, ino: u64) -> Option<u64> {
@@ -507,14 +633,14 @@ impl Core {
             while let Some(entry) = dir.read() {
                 let entry = entry?;
                 let name = OsStr::from_bytes(entry.file_name().to_bytes());
-                if name == "." || name == ".." || name == OPAQUE {
+                if name == "." || name == ".." || (name == OPAQUE && !self.passthrough) {
                     continue;
                 }
-                if let Some(target) = whiteout::hidden_by(name) {
+                if let Some(target) = whiteout::hidden_by(name).filter(|_| !self.passthrough) {
                     hidden.push(target.to_os_string());
                     continue;
                 }
-                if whiteout::is_reserved(name) || seen.contains(name) {
+                if self.reserved(name) || seen.contains(name) {
                     continue;
                 }
                 let kind = match entry.file_type() {
@@ -525,7 +651,7 @@ impl Core {
                     rfs::FileType::BlockDevice => FileType::BlockDevice,
                     rfs::FileType::CharacterDevice => {
                         match self.stat_in(layer, &path.join(name))? {
-                            Some(st) if is_kernel_whiteout(&st) => {
+                            Some(st) if is_kernel_whiteout(&st) && !self.passthrough => {
                                 hidden.push(name.to_os_string());
                                 continue;
                             }
@@ -879,7 +1005,7 @@ impl Core {
     /// a whiteout of the name removed. Returns (parent path, whether a whiteout was
     /// there — the new entry must then hide the lower one completely).
     fn prepare_new(&self, parent: u64, name: &OsStr) -> FsResult<(PathBuf, bool)> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::INVAL);
         }
         if name.len() > 255 {
@@ -892,7 +1018,7 @@ impl Core {
             return Err(Errno::EXIST);
         }
         let mut had_whiteout = false;
-        if let Some(wh) = whiteout::whiteout_for(name) {
+        if let Some(wh) = whiteout::whiteout_for(name).filter(|_| !self.passthrough) {
             match rfs::unlinkat(upper, dir.join(wh), AtFlags::empty()) {
                 Ok(()) => had_whiteout = true,
                 Err(rustix::io::Errno::NOENT) => {}
@@ -903,10 +1029,20 @@ impl Core {
     }
 
     /// Gives a new upper entry the caller's owner (or records it when the disk cannot).
-    fn own_new(&self, path: &Path, uid: u32, gid: u32, mode: u32, kind: Option<OverrideKind>) {
-        let Ok(upper) = self.upper() else { return };
+    /// Returns the ownership record written, if one was.
+    fn own_new(
+        &self,
+        path: &Path,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        kind: Option<OverrideKind>,
+    ) -> Option<OverrideStat> {
+        let Ok(upper) = self.upper() else {
+            return None;
+        };
         if uid == self.euid && gid == self.egid && kind.is_none() {
-            return;
+            return None;
         }
         let chowned = kind.is_none()
             && rfs::chownat(
@@ -917,16 +1053,13 @@ impl Core {
                 AtFlags::SYMLINK_NOFOLLOW,
             )
             .is_ok();
-        let st = match rfs::statat(upper, path, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(_) => return,
-        };
+        let st = rfs::statat(upper, path, AtFlags::SYMLINK_NOFOLLOW).ok()?;
         let ftype = st.st_mode & libc::S_IFMT;
         if chowned {
             if mode & 0o7000 != 0 && (ftype == libc::S_IFREG || ftype == libc::S_IFDIR) {
                 let _ = rfs::chmodat(upper, path, Mode::from_raw_mode(mode), AtFlags::empty());
             }
-            return;
+            return None;
         }
         if ftype == libc::S_IFREG || ftype == libc::S_IFDIR {
             let record = OverrideStat {
@@ -935,13 +1068,15 @@ impl Core {
                 mode,
                 kind,
             };
-            let _ = rfs::lsetxattr(
+            let written = rfs::lsetxattr(
                 self.abs(0, path),
                 OVERRIDE_STAT_XATTR,
                 record.format().as_bytes(),
                 rfs::XattrFlags::empty(),
             );
+            return written.is_ok().then_some(record);
         }
+        None
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -954,6 +1089,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration, u64)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -964,9 +1100,11 @@ impl Core {
             oflags,
             Mode::from_raw_mode(mode & 0o7777),
         )?;
-        self.own_new(&path, uid, gid, mode & 0o7777, None);
-        let (attr, generation, ttl) = self.lookup_locked(parent, name)?;
-        let fh = self.add_file(File::from(fd));
+        let record = self.own_new(&path, uid, gid, mode & 0o7777, None);
+        // The reply is built from the open file: no second resolve of the name.
+        let st = rfs::fstat(&fd)?;
+        let (attr, generation, ttl) = self.register_new(parent, name, &st, record)?;
+        let fh = self.add_file(File::from(fd), attr.ino.0);
         Ok((attr, generation, ttl, fh))
     }
 
@@ -983,6 +1121,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1033,6 +1172,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, had_whiteout) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1059,8 +1199,11 @@ impl Core {
         } else {
             rfs::mkdirat(upper, &path, Mode::from_raw_mode(mode & 0o7777))?;
         }
-        self.own_new(&path, uid, gid, mode & 0o7777, None);
-        self.lookup_locked(parent, name)
+        let record = self.own_new(&path, uid, gid, mode & 0o7777, None);
+        // A new directory merges nothing from below: a lower one of the same name was
+        // whited out (the new one is then opaque) or hidden by a lower whiteout.
+        let st = rfs::statat(upper, &path, AtFlags::SYMLINK_NOFOLLOW)?;
+        self.register_new(parent, name, &st, record)
     }
 
     pub fn symlink(
@@ -1071,6 +1214,7 @@ impl Core {
         uid: u32,
         gid: u32,
     ) -> FsResult<(FileAttr, u64, Duration)> {
+        let (uid, gid) = self.disk_owner(uid, gid)?;
         let _guard = self.change_lock();
         let (dir, _) = self.prepare_new(parent, name)?;
         let path = dir.join(name);
@@ -1176,7 +1320,7 @@ impl Core {
             let entry = entry?;
             let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
             if name != "." && name != ".." {
-                if !whiteout::is_reserved(&name) {
+                if !self.reserved(&name) {
                     return Err(Errno::NOTEMPTY);
                 }
                 names.push(name);
@@ -1190,7 +1334,7 @@ impl Core {
     }
 
     pub fn unlink(&self, parent: u64, name: &OsStr, dir_wanted: bool) -> FsResult<()> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
         let _guard = self.change_lock();
@@ -1239,10 +1383,10 @@ impl Core {
         new_name: &OsStr,
         flags: u32,
     ) -> FsResult<()> {
-        if whiteout::is_reserved(name) {
+        if self.reserved(name) {
             return Err(Errno::NOENT);
         }
-        if whiteout::is_reserved(new_name) {
+        if self.reserved(new_name) {
             return Err(Errno::INVAL);
         }
         let exchange = flags & libc::RENAME_EXCHANGE != 0;
@@ -1322,7 +1466,7 @@ impl Core {
                 self.make_opaque(&src_path)?;
             }
         }
-        if let Some(wh) = whiteout::whiteout_for(new_name) {
+        if let Some(wh) = whiteout::whiteout_for(new_name).filter(|_| !self.passthrough) {
             match rfs::unlinkat(upper, dst_dir.join(wh), AtFlags::empty()) {
                 Ok(()) | Err(rustix::io::Errno::NOENT) => {}
                 Err(e) => return Err(e.into()),
@@ -1411,6 +1555,12 @@ impl Core {
             && size.is_none()
             && atime.is_none()
             && mtime.is_none();
+        if self.node_info(ino).is_err() {
+            let via_handle = fh.and_then(|fh| self.file(fh));
+            if let Some(file) = via_handle.or_else(|| self.open_file_of(ino)) {
+                return self.setattr_unlinked(&file, mode, uid, gid, size, atime, mtime);
+            }
+        }
         if changes_nothing {
             // Only a ctime the kernel keeps itself (writeback cache, e.g. after an
             // unlink): nothing to copy up, and the node may have no name left.
@@ -1418,6 +1568,15 @@ impl Core {
                 Some(fh) => self.getattr_open(ino, fh),
                 None => self.getattr(ino),
             };
+        }
+        let (uid, gid) = self.disk_owner_change(uid, gid)?;
+        let only_dropped_owner = [mode, uid, gid].iter().all(Option::is_none)
+            && size.is_none()
+            && atime.is_none()
+            && mtime.is_none();
+        if only_dropped_owner {
+            // A change of owner that a squashing shift drops.
+            return self.getattr(ino);
         }
         self.copy_up(ino)?;
         let (_, path, kind) = self.node_info(ino)?;
@@ -1449,6 +1608,29 @@ impl Core {
             rfs::utimensat(upper, rel(&path), &times, AtFlags::SYMLINK_NOFOLLOW)?;
         }
         self.getattr(ino)
+    }
+
+    /// The owner a chown asks for, as stored: unmapped ids are refused (EINVAL, as
+    /// the kernel says for ids outside a user namespace); with squashing the change
+    /// is dropped.
+    fn disk_owner_change(
+        &self,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    ) -> FsResult<(Option<u32>, Option<u32>)> {
+        let Some(shift) = &self.shift else {
+            return Ok((uid, gid));
+        };
+        if shift.squashes() {
+            return Ok((None, None));
+        }
+        let uid = uid
+            .map(|u| shift.uid.disk(u).ok_or(Errno::INVAL))
+            .transpose()?;
+        let gid = gid
+            .map(|g| shift.gid.disk(g).ok_or(Errno::INVAL))
+            .transpose()?;
+        Ok((uid, gid))
     }
 
     fn chown_chmod(
@@ -1535,10 +1717,15 @@ impl Core {
 
     // ---- files ---------------------------------------------------------------------
 
-    fn add_file(&self, file: File) -> u64 {
+    fn add_file(&self, file: File, ino: u64) -> u64 {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        write(&self.files).insert(fh, Arc::new(OpenFile { file }));
+        write(&self.files).insert(fh, Arc::new(OpenFile { file, ino }));
         fh
+    }
+
+    /// Any open handle of `ino` (a scan: only asked for nodes whose name is gone).
+    fn open_file_of(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        read(&self.files).values().find(|f| f.ino == ino).cloned()
     }
 
     pub fn file(&self, fh: u64) -> Option<Arc<OpenFile>> {
@@ -1561,7 +1748,7 @@ impl Core {
             open_flags(flags),
             Mode::empty(),
         )?;
-        Ok(self.add_file(File::from(fd)))
+        Ok(self.add_file(File::from(fd), ino))
     }
 
     pub fn statfs(&self) -> FsResult<rfs::StatVfs> {

@@ -41,10 +41,30 @@ pub struct OverlayFs {
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_dir: AtomicU64,
     writeback_cache: bool,
+    /// Files may change underneath (a volume): no caches kept across opens.
+    passthrough: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads up to this size reuse their thread's buffer; larger ones get their own.
+const KEPT_READ_BUFFER: usize = 64 * 1024;
+
+/// Fills `buffer` from `file` at `offset` (short only at the end of the file) and
+/// replies with what was read.
+fn reply_read(file: &std::fs::File, buffer: &mut [u8], offset: u64, reply: ReplyData) {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return reply.error(Errno::from(e).into()),
+        }
+    }
+    reply.data(&buffer[..filled]);
 }
 
 thread_local! {
@@ -52,12 +72,22 @@ thread_local! {
 }
 
 impl OverlayFs {
-    pub fn new(core: Core, writeback_cache: bool) -> OverlayFs {
+    pub fn new(core: Core, writeback_cache: bool, passthrough: bool) -> OverlayFs {
         OverlayFs {
             core,
             dirs: Mutex::new(HashMap::new()),
             next_dir: AtomicU64::new(1),
             writeback_cache,
+            passthrough,
+        }
+    }
+
+    /// The open flags for files: keep the page cache unless files change underneath.
+    fn file_open_flags(&self) -> FopenFlags {
+        if self.passthrough {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE
         }
     }
 
@@ -412,7 +442,7 @@ impl Filesystem for OverlayFs {
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self.core.open(ino.0, flags.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE),
+            Ok(fh) => reply.opened(FileHandle(fh), self.file_open_flags()),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -431,25 +461,19 @@ impl Filesystem for OverlayFs {
         let Some(file) = self.core.file(fh.0) else {
             return reply.error(Errno::BADF.into());
         };
+        let size = (size as usize).min(MAX_IO as usize * 2);
+        if size > KEPT_READ_BUFFER {
+            // Freed after the reply: an idle server (one per container) keeps no
+            // large buffer, at the price of fresh pages for each large read.
+            let mut buffer = vec![0; size];
+            return reply_read(&file.file, &mut buffer, offset, reply);
+        }
         READ_BUFFER.with(|buffer| {
             let mut buffer = buffer.borrow_mut();
-            let size = (size as usize).min(MAX_IO as usize * 2);
             if buffer.len() < size {
                 buffer.resize(size, 0);
             }
-            let mut filled = 0;
-            while filled < size {
-                match file
-                    .file
-                    .read_at(&mut buffer[filled..size], offset + filled as u64)
-                {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return reply.error(Errno::from(e).into()),
-                }
-            }
-            reply.data(&buffer[..filled]);
+            reply_read(&file.file, &mut buffer[..size], offset, reply)
         });
     }
 
@@ -482,7 +506,10 @@ impl Filesystem for OverlayFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        // Nothing to do on close (no server-side locks; data goes at write and
+        // fsync). ENOSYS makes the kernel stop sending FLUSH at all, saving a round
+        // trip per close; it still writes dirty pages back and reports their errors.
+        reply.error(Errno::NOSYS.into());
     }
 
     fn release(
@@ -523,7 +550,11 @@ impl Filesystem for OverlayFs {
         // change to a directory goes through the overlay, which makes the kernel drop
         // its copy, and the lowers do not change under a mount. Warm walks then send
         // no READDIR at all.
-        let flags = FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR;
+        let flags = if self.passthrough {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+        };
         match self.open_dir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), flags),
             Err(e) => reply.error(e.into()),
@@ -646,7 +677,7 @@ impl Filesystem for OverlayFs {
                 &attr,
                 Generation(generation),
                 FileHandle(fh),
-                FopenFlags::FOPEN_KEEP_CACHE,
+                self.file_open_flags(),
             ),
             Err(e) => reply.error(e.into()),
         }

@@ -49,7 +49,16 @@
 //! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
 //! server only to open and close directories. Requests are served by several threads,
 //! each on its own clone of the /dev/fuse fd; namespace changes take one lock, reads,
-//! writes, lookups and listings do not.
+//! writes, lookups and listings do not. FLUSH is answered ENOSYS once, so closes
+//! cost no round trip (the kernel still writes dirty pages back and reports their
+//! errors at close), and a create or mkdir answers from the new entry's own stat.
+//!
+//! *Ids and volumes.* An [`IdShift`] (fuse-overlayfs's `uidmapping=`, `gidmapping=`,
+//! `squash_to_*`) changes the owners getattr and readdirplus show and maps the owners
+//! of new files and chown back to disk ids; copy-up works on disk ids. Without one
+//! nothing is translated. In passthrough mode the single layer is a plain host
+//! directory (a volume served with an id shift): no whiteouts, no opaque markers, no
+//! kernel page-cache kept across opens.
 //!
 //! *Mounting.* Inside a user namespace that owns the mount namespace, the server mounts
 //! FUSE itself through /dev/fuse (with `allow_other`, so every container uid can use
@@ -70,6 +79,8 @@ use std::time::Duration;
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use thiserror::Error;
+
+use crate::idmap::IdShift;
 
 pub use self::core::ORIGIN_XATTR;
 pub use self::errno::Errno;
@@ -95,6 +106,11 @@ pub struct OverlayConfig {
     pub allow_other: Option<bool>,
     /// The mount's source name in /proc/mounts.
     pub fsname: String,
+    /// How owners are shown and stored (see [`crate::idmap`]); identity by default.
+    pub ids: IdShift,
+    /// Serve the one layer as a plain directory (a volume): no whiteouts, no opaque
+    /// markers, no work dir, short caches (the host may change it underneath).
+    pub passthrough: bool,
 }
 
 impl Default for OverlayConfig {
@@ -109,6 +125,24 @@ impl Default for OverlayConfig {
             writeback_cache: true,
             allow_other: None,
             fsname: "burrow-overlay".into(),
+            ids: IdShift::default(),
+            passthrough: false,
+        }
+    }
+}
+
+impl OverlayConfig {
+    /// A volume: the host directory `dir` served read-write as is, with `ids`.
+    pub fn volume(dir: PathBuf, ids: IdShift) -> OverlayConfig {
+        OverlayConfig {
+            upper: Some(dir),
+            threads: 2,
+            lower_ttl: Duration::from_secs(1),
+            writeback_cache: false,
+            fsname: "burrow-volume".into(),
+            ids,
+            passthrough: true,
+            ..OverlayConfig::default()
         }
     }
 }
@@ -150,7 +184,12 @@ impl Overlay {
         if config.lowers.is_empty() && config.upper.is_none() {
             return Err(OverlayError::Config("no layers given".into()));
         }
-        if config.upper.is_some() != config.work.is_some() {
+        if config.passthrough && (!config.lowers.is_empty() || config.upper.is_none()) {
+            return Err(OverlayError::Config(
+                "a passthrough serves exactly one directory".into(),
+            ));
+        }
+        if !config.passthrough && config.upper.is_some() != config.work.is_some() {
             return Err(OverlayError::Config(
                 "upperdir and workdir go together".into(),
             ));
@@ -195,10 +234,12 @@ impl Overlay {
                 lower: config.lower_ttl,
                 upper: config.upper_ttl,
             },
+            config.ids.clone(),
+            config.passthrough,
         )
         .map_err(|e| OverlayError::Config(format!("cannot read the layers: errno {}", e.0)))?;
         Ok(Overlay {
-            fs: fuse::OverlayFs::new(core, config.writeback_cache),
+            fs: fuse::OverlayFs::new(core, config.writeback_cache, config.passthrough),
             config,
         })
     }
@@ -208,7 +249,11 @@ impl Overlay {
         let root = rustix::process::geteuid().is_root();
         let mut options = vec![
             fuser::MountOption::FSName(self.config.fsname.clone()),
-            fuser::MountOption::Subtype("burrow-overlay".into()),
+            fuser::MountOption::Subtype(if self.config.passthrough {
+                "burrow-volume".into()
+            } else {
+                "burrow-overlay".into()
+            }),
             fuser::MountOption::DefaultPermissions,
         ];
         if self.config.upper.is_none() {

@@ -11,13 +11,15 @@
 //! that only tune fuse-overlayfs (fsync, noacl, threaded, fast_ino, static_nlink,
 //! volatile, redirect_dir, ...) and the generic mount flags are accepted and ignored;
 //! `timeout=SECONDS` sets the lower-layer cache time, `threads=N` and `writeback=0|1`
-//! are burrow's own. Id mappings (`uidmapping`, `gidmapping`, `squash_to_*`) are
-//! refused with an error until burrow implements them.
+//! are burrow's own. `uidmapping=DISK:SHOWN:COUNT[:...]`, `gidmapping=` and
+//! `squash_to_root`, `squash_to_uid=`, `squash_to_gid=` mean what they mean to
+//! fuse-overlayfs (see [`crate::idmap`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::OverlayConfig;
+use crate::idmap::IdMapping;
 
 /// A parsed command line.
 #[derive(Clone, Debug)]
@@ -177,6 +179,16 @@ fn unescape(text: &str) -> String {
     out
 }
 
+fn parse_mapping(key: &str, value: &str) -> Result<IdMapping, String> {
+    IdMapping::parse(value).map_err(|e| format!("{key}: {e}"))
+}
+
+fn parse_id(key: &str, value: &str) -> Result<u32, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{key}={value} is not an id"))
+}
+
 fn apply(config: &mut OverlayConfig, option: &str) -> Result<(), String> {
     let (key, value) = match option.split_once('=') {
         Some((k, v)) => (k, Some(v)),
@@ -202,12 +214,15 @@ fn apply(config: &mut OverlayConfig, option: &str) -> Result<(), String> {
         "allow_other" => config.allow_other = Some(true),
         "fsname" | "source" => config.fsname = need(key)?.to_string(),
         "ro" => {}
-        "uidmapping" | "gidmapping" | "squash_to_root" | "squash_to_uid" | "squash_to_gid" => {
-            return Err(format!(
-                "{key} is not supported by burrow-overlay yet (run it inside a user namespace \
-                 with the mapping instead)"
-            ))
+        "uidmapping" => config.ids.uid = parse_mapping(key, need(key)?)?,
+        "gidmapping" => config.ids.gid = parse_mapping(key, need(key)?)?,
+        "squash_to_root" => {
+            // squash_to_uid/gid win over it, whatever the order.
+            config.ids.squash_uid.get_or_insert(0);
+            config.ids.squash_gid.get_or_insert(0);
         }
+        "squash_to_uid" => config.ids.squash_uid = Some(parse_id(key, need(key)?)?),
+        "squash_to_gid" => config.ids.squash_gid = Some(parse_id(key, need(key)?)?),
         _ if IGNORED.contains(&key) || key.starts_with("x-") || key == "subtype" => {}
         _ => return Err(format!("unknown option {option:?}")),
     }
@@ -266,8 +281,12 @@ mod tests {
             (vec!["/mnt"], "lowerdir"),
             (vec!["-o", "lowerdir=/a,upperdir=/u", "/mnt"], "workdir"),
             (
-                vec!["-o", "lowerdir=/a,uidmapping=0:1:1", "/mnt"],
+                vec!["-o", "lowerdir=/a,uidmapping=0:1", "/mnt"],
                 "uidmapping",
+            ),
+            (
+                vec!["-o", "lowerdir=/a,squash_to_uid=x", "/mnt"],
+                "squash_to_uid",
             ),
             (vec!["-o", "lowerdir=/a,bogus", "/mnt"], "bogus"),
             (vec!["-o", "lowerdir=/a"], "mountpoint"),
@@ -275,5 +294,27 @@ mod tests {
             let error = parse(&args(&line)).unwrap_err();
             assert!(error.contains(expect), "{line:?}: {error}");
         }
+    }
+
+    #[test]
+    fn id_options_build_the_shift() {
+        let cl = parse(&args(&[
+            "-o",
+            "lowerdir=/a,uidmapping=0:1000:1:1:100000:65536,gidmapping=0:100:1",
+            "/mnt",
+        ]))
+        .unwrap();
+        assert_eq!(cl.config.ids.uid.shown(0), 1000);
+        assert_eq!(cl.config.ids.uid.shown(2), 100001);
+        assert_eq!(cl.config.ids.gid.shown(0), 100);
+        assert_eq!(cl.config.ids.squash_uid, None);
+        let cl = parse(&args(&[
+            "-o",
+            "lowerdir=/a,squash_to_uid=7,squash_to_root",
+            "/mnt",
+        ]))
+        .unwrap();
+        assert_eq!(cl.config.ids.squash_uid, Some(7));
+        assert_eq!(cl.config.ids.squash_gid, Some(0));
     }
 }

@@ -240,10 +240,15 @@ impl Stack {
 
     /// Runs until `stop` (a pidfd, an eventfd, a pipe) becomes readable, or forever.
     pub fn run(&mut self, stop: Option<RawFd>) -> Result<(), StackError> {
-        if let Some(fd) = stop {
+        self.run_until(stop.as_slice())
+    }
+
+    /// Runs until any of `stops` becomes readable (none: forever).
+    pub fn run_until(&mut self, stops: &[RawFd]) -> Result<(), StackError> {
+        for fd in stops {
             self.poll
                 .registry()
-                .register(&mut SourceFd(&fd), STOP, Interest::READABLE)
+                .register(&mut SourceFd(fd), STOP, Interest::READABLE)
                 .map_err(StackError::Poll)?;
         }
         let mut events = Events::with_capacity(256);

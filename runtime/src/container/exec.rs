@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
@@ -163,8 +163,45 @@ fn join_plan(pid: i32) -> Result<NamespacePlan> {
         let file = File::open(&theirs).context(|| format!("cannot open {theirs}"))?;
         join.push((typ, theirs.into(), file));
     }
+    nested_user_namespace_last(&mut join)?;
     Ok(NamespacePlan {
         join,
         create: CloneFlags::empty(),
     })
+}
+
+/// A container in a user namespace nested in another one that is not ours (e.g.
+/// `--userns=keep-id` inside the supervisor's namespace) may have namespaces owned
+/// by the outer one (its network), which its own user namespace gives no right to
+/// join: the outer user namespace is joined first, then the others, then the
+/// container's own.
+fn nested_user_namespace_last(join: &mut Vec<(LinuxNamespaceType, PathBuf, File)>) -> Result<()> {
+    let Some(index) = join
+        .iter()
+        .position(|(typ, _, _)| *typ == LinuxNamespaceType::User)
+    else {
+        return Ok(());
+    };
+    let Ok(parent) = crate::sys::parent_user_namespace(&join[index].2) else {
+        return Ok(()); // no parent we may see: join as before
+    };
+    let parent = File::from(parent);
+    let (Ok(theirs), Ok(mine)) = (parent.metadata(), std::fs::metadata("/proc/self/ns/user"))
+    else {
+        return Ok(());
+    };
+    if theirs.ino() == mine.ino() && theirs.dev() == mine.dev() {
+        return Ok(());
+    }
+    let own = join.remove(index);
+    join.insert(
+        0,
+        (
+            LinuxNamespaceType::User,
+            PathBuf::from("the parent of the container's user namespace"),
+            parent,
+        ),
+    );
+    join.push(own);
+    Ok(())
 }

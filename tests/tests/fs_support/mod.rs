@@ -37,8 +37,11 @@ for dirpath, dirnames, filenames in os.walk(root):
         elif stat.S_ISLNK(st.st_mode):
             fields += ["link", os.readlink(path), "nlink=%d" % st.st_nlink]
         elif stat.S_ISREG(st.st_mode):
-            with open(path, "rb") as f:
-                digest = hashlib.sha256(f.read()).hexdigest()[:12]
+            try:
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()[:12]
+            except OSError as e:
+                digest = "unreadable=%d" % e.errno
             fields += ["size=%d" % st.st_size, digest, "nlink=%d" % st.st_nlink]
             groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
         else:
@@ -78,8 +81,28 @@ while [ $i -lt "$nlayers" ]; do
   i=$((i+1))
 done
 mkdir -p u w m
+# In foreground mode the server's pid is $server and its log $base/server.log
+# (appended to by every mount), for scenarios that kill it or read its warnings.
+server=
+mount_burrow() {
+  if [ -e "$base/foreground" ]; then
+    "$base/bin/burrow-overlay" -f -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" \
+      "$base/m" 2>>"$base/server.log" &
+    server=$!
+    tries=0
+    until grep -q " $base/m " /proc/self/mountinfo; do
+      tries=$((tries+1))
+      if [ $tries -gt 600 ] || ! kill -0 "$server" 2>/dev/null; then
+        cat "$base/server.log"; return 1
+      fi
+      sleep 0.05
+    done
+  else
+    "$base/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" "$base/m"
+  fi
+}
 if [ "$form" = oci ]; then
-  "$base/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" "$base/m" || exit 91
+  mount_burrow || exit 91
 else
   mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w,userxattr" "$base/m" || exit 92
 fi
@@ -95,6 +118,7 @@ cd "$base"
 echo "--- tree"
 python3 "$base/observe.py" "$base/m"
 umount "$base/m"
+[ -z "$server" ] || wait "$server"
 "#;
 
 /// What one run saw.
@@ -124,6 +148,28 @@ pub fn run(sandbox: &Sandbox, scenario: &Scenario<'_>, form: &str) -> Seen {
 
 /// [`run`] with other `unshare` flags (e.g. `--map-auto` for subordinate ids).
 pub fn run_in(sandbox: &Sandbox, scenario: &Scenario<'_>, form: &str, unshare: &[&str]) -> Seen {
+    run_with(sandbox, scenario, form, unshare, Setup::default())
+}
+
+/// How a run differs from the plain one.
+#[derive(Default)]
+pub struct Setup<'a> {
+    /// burrow's server runs in the foreground: the operations see its pid as `$server`,
+    /// its log is `$base/server.log`, and `mount_burrow` mounts it again.
+    pub foreground: bool,
+    /// Called with the run's directory before the layers are built (as the test
+    /// process, so it can make files the namespace's root does not own).
+    pub prepare: Option<&'a dyn Fn(&std::path::Path)>,
+}
+
+/// [`run_in`] with a [`Setup`].
+pub fn run_with(
+    sandbox: &Sandbox,
+    scenario: &Scenario<'_>,
+    form: &str,
+    unshare: &[&str],
+    setup: Setup<'_>,
+) -> Seen {
     let dir = sandbox.make_dir(&format!("{}-{form}", scenario.name));
     sandbox.make_dir(&format!("{}-{form}/bin", scenario.name));
     let link = dir.join("bin/burrow-overlay");
@@ -136,6 +182,12 @@ pub fn run_in(sandbox: &Sandbox, scenario: &Scenario<'_>, form: &str, unshare: &
     sandbox.write_file(&rel("ops.sh"), scenario.ops);
     sandbox.write_file(&rel("observe.py"), OBSERVE);
     sandbox.write_file(&rel("runner.sh"), RUNNER);
+    if setup.foreground {
+        sandbox.write_file(&rel("foreground"), "");
+    }
+    if let Some(prepare) = setup.prepare {
+        prepare(&dir);
+    }
     let output = sandbox
         .command("unshare")
         .args(unshare)

@@ -116,28 +116,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
     text
 }
 
-/// Docker's sizes: decimal units, three significant digits (`4.26MB`, `812kB`).
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < units.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    let decimals = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let mut text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
-    }
-    format!("{text}{}", units[unit])
-}
+pub use burrow_engine::units::image_size as human_size;
 
 /// `{{.Field}}`, `{{.A.B}}` and `{{json .X}}` substitution; `\t` and `\n` escapes.
 pub fn render(template: &str, value: &serde_json::Value) -> anyhow::Result<String> {
@@ -215,16 +194,6 @@ pub fn created_since(created: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_like_dockers() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(1_234), "1.23kB");
-        assert_eq!(human_size(4_260_000), "4.26MB");
-        assert_eq!(human_size(12_300_000), "12.3MB");
-        assert_eq!(human_size(4_000_000), "4MB");
-    }
 
     #[test]
     fn templates_reach_nested_fields() {
