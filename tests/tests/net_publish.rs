@@ -248,3 +248,63 @@ fn the_container_reaches_its_own_published_port_through_the_gateway() {
         started.elapsed()
     );
 }
+
+/// Sends `payload` on a new connection through `addr`, closes the sending half and
+/// returns everything the server sent back.
+fn echo_once(addr: std::net::SocketAddr, payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(payload)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut echoed = Vec::new();
+    stream.read_to_end(&mut echoed)?;
+    Ok(echoed)
+}
+
+/// The stack reuses the sockets of finished connections: many connections in a row and
+/// at once, after a bulk one that filled their buffers, each get exactly their own
+/// bytes back — nothing left over from an earlier connection, none refused.
+#[test]
+fn many_short_connections_each_get_their_own_bytes() {
+    let sandbox = Sandbox::new("net-short");
+    let options = NetOptions {
+        publish: vec!["127.0.0.1::7100".into()],
+        ..NetOptions::default()
+    };
+    let container = net_support::start(&sandbox, "exec nc -ll -p 7100 -e cat", &options);
+    let addr = container.host_port(7100, "tcp");
+    let first = retry(Duration::from_secs(10), || {
+        echo_once(addr, b"ready").ok().filter(|e| e == b"ready")
+    });
+    assert!(first.is_some(), "the echo server never answered on {addr}");
+
+    // A bulk connection first: its socket's buffers are full of other bytes when the
+    // next connections reuse them.
+    let bulk: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    let echoed = echo_once(addr, &bulk).expect("bulk echo");
+    assert!(
+        echoed == bulk,
+        "bulk echo differs ({} bytes back)",
+        echoed.len()
+    );
+
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                for n in 0..50 {
+                    let payload = format!("thread {thread} connection {n}\n").repeat(n + 1);
+                    let echoed = echo_once(addr, payload.as_bytes())
+                        .unwrap_or_else(|e| panic!("connection {thread}/{n}: {e}"));
+                    assert_eq!(
+                        String::from_utf8_lossy(&echoed),
+                        payload,
+                        "connection {thread}/{n}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a client thread failed");
+    }
+}

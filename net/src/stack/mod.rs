@@ -20,6 +20,7 @@ mod dns_server;
 mod peers;
 mod ping;
 mod slab;
+mod socket_pool;
 mod splice;
 mod tcp;
 mod udp;

@@ -22,6 +22,10 @@ impl<T> Slab<T> {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn is_full(&self) -> bool {
         self.len >= self.capacity
     }

@@ -27,6 +27,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp;
 
 use super::slab::Slab;
+use super::socket_pool::SocketPool;
 use super::{endpoint, listen_endpoint, Listener, Stack, TCP_BASE};
 use crate::policy::{self, Transport, Verdict};
 
@@ -53,9 +54,14 @@ pub(super) struct TcpFlow {
     host_shut: bool,
 }
 
+/// Finished sockets kept for the next flows (see `socket_pool`): enough for a few
+/// clients opening short connections at once.
+const POOLED_SOCKETS: usize = 4;
+
 pub(super) struct TcpTable {
     flows: Slab<TcpFlow>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
+    pool: SocketPool<tcp::Socket<'static>>,
 }
 
 impl TcpTable {
@@ -63,6 +69,7 @@ impl TcpTable {
         TcpTable {
             flows: Slab::with_capacity(capacity),
             by_key: HashMap::new(),
+            pool: SocketPool::new(POOLED_SOCKETS),
         }
     }
 
@@ -76,12 +83,20 @@ impl TcpTable {
 }
 
 impl Stack {
-    fn new_tcp_socket(&self) -> tcp::Socket<'static> {
-        let size = self.config.limits.tcp_buffer;
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; size]),
-            tcp::SocketBuffer::new(vec![0; size]),
-        );
+    /// A closed socket: a finished one from the pool (the caller's `listen` or
+    /// `connect` resets it), else a new one.
+    fn new_tcp_socket(&mut self) -> tcp::Socket<'static> {
+        let mut socket = match self.tcp.pool.take() {
+            Some(socket) => socket,
+            None => {
+                let size = self.config.limits.tcp_buffer;
+                tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; size]),
+                    tcp::SocketBuffer::new(vec![0; size]),
+                )
+            }
+        };
+        socket.pause_synack(false);
         // The host side already coalesced what it sends; do not delay it again.
         socket.set_nagle_enabled(false);
         // Timestamps let the container's kernel accept a new connection on a port pair
@@ -301,7 +316,11 @@ impl Stack {
                     &mut self.sockets,
                 );
             }
-            self.sockets.remove(flow.handle);
+            if let smoltcp::socket::Socket::Tcp(mut socket) = self.sockets.remove(flow.handle) {
+                // Out of the socket set it sends nothing; `listen`/`connect` reset it.
+                socket.abort();
+                self.tcp.pool.put(socket, std::time::Instant::now());
+            }
         }
     }
 
@@ -318,6 +337,8 @@ impl Stack {
         for slot in late {
             self.remove_tcp_flow(slot);
         }
+        let flows_open = !self.tcp.flows.is_empty();
+        self.tcp.pool.drain_if_idle(flows_open, now);
     }
 }
 
