@@ -192,6 +192,19 @@ impl Tap {
         })
     }
 
+    /// A stand-in for a tap device: `fd` must be non-blocking and read and write one
+    /// whole frame per call, as a unix `SOCK_SEQPACKET` socket pair does. Harnesses
+    /// (tests, fuzzers) play the container on the other end; with `vnet_hdr` each frame
+    /// carries a virtio-net header, as from a tap opened with `IFF_VNET_HDR`.
+    pub fn from_frame_socket(fd: OwnedFd, vnet_hdr: bool, mtu: u32) -> Tap {
+        Tap {
+            fd,
+            vnet_hdr,
+            mtu,
+            namespace: None,
+        }
+    }
+
     /// The helper inside the container's namespaces, when kept.
     pub fn namespace(&self) -> Option<&NsChannel> {
         self.namespace.as_ref()

@@ -17,6 +17,7 @@
 //! a turn made progress. Every table is bounded ([`crate::Limits`]).
 
 mod dns_server;
+mod limits;
 mod peers;
 mod ping;
 mod slab;
@@ -45,6 +46,7 @@ use crate::switch::{SwitchError, SwitchPort};
 use crate::tap::Tap;
 
 use dns_server::DnsServer;
+use limits::LimitWarnings;
 use ping::PingTable;
 use splice::SpliceTable;
 use tcp::TcpTable;
@@ -96,6 +98,8 @@ pub struct StackStats {
     pub switch_out: u64,
     pub switch_in: u64,
     pub switch_dropped: u64,
+    /// Lines printed about full flow tables ([`limits`]).
+    pub limit_warnings: u64,
 }
 
 /// A published port's host socket.
@@ -133,6 +137,7 @@ pub struct Stack {
     /// a switched network.
     switch_buf: Vec<u8>,
     stats: StackStats,
+    limit_warnings: LimitWarnings,
 }
 
 impl Stack {
@@ -194,6 +199,7 @@ impl Stack {
             scratch: vec![0; 65536],
             switch_buf: Vec::new(),
             stats: StackStats::default(),
+            limit_warnings: LimitWarnings::default(),
         };
         if stack.switch.is_some() {
             stack.switch_buf = vec![0; crate::switch::MAX_FRAME];
@@ -254,24 +260,56 @@ impl Stack {
         let mut events = Events::with_capacity(256);
         let mut busy = true;
         loop {
-            let timeout = if busy || self.tap_readable || self.switch_readable {
-                Some(Duration::ZERO)
-            } else {
-                self.next_wakeup()
-            };
-            match self.poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StackError::Poll(e)),
+            match self.wait_and_turn(&mut events, busy, None)? {
+                Some(moved) => busy = moved,
+                None => return Ok(()),
             }
-            for event in events.iter() {
-                if event.token() == STOP {
-                    return Ok(());
-                }
-                self.note_event(event);
-            }
-            busy = self.turn()?;
         }
+    }
+
+    /// One turn of the loop, for harnesses that drive the stack step by step (tests,
+    /// fuzzers): waits at most `max_wait` for events (not at all while frames are
+    /// pending), then does what is ready. Returns whether anything moved.
+    pub fn run_once(&mut self, max_wait: Duration) -> Result<bool, StackError> {
+        let mut events = Events::with_capacity(256);
+        Ok(self
+            .wait_and_turn(&mut events, false, Some(max_wait))?
+            .unwrap_or(false))
+    }
+
+    /// Waits for events (not at all when `busy`), then turns; None when a stop fd fired.
+    fn wait_and_turn(
+        &mut self,
+        events: &mut Events,
+        busy: bool,
+        max_wait: Option<Duration>,
+    ) -> Result<Option<bool>, StackError> {
+        let timeout = if busy || self.tap_readable || self.switch_readable {
+            Some(Duration::ZERO)
+        } else {
+            match (self.next_wakeup(), max_wait) {
+                (Some(wakeup), Some(max)) => Some(wakeup.min(max)),
+                (wakeup, max) => wakeup.or(max),
+            }
+        };
+        match self.poll.poll(events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Some(true)),
+            Err(e) => return Err(StackError::Poll(e)),
+        }
+        for event in events.iter() {
+            if event.token() == STOP {
+                return Ok(None);
+            }
+            self.note_event(event);
+        }
+        self.turn().map(Some)
+    }
+
+    /// smoltcp sockets in use (flows of every kind plus the DNS server's): what a
+    /// flood can grow, and what the table limits bound.
+    pub fn sockets_in_use(&self) -> usize {
+        self.sockets.iter().count()
     }
 
     fn note_event(&mut self, event: &mio::event::Event) {
@@ -424,6 +462,7 @@ impl Stack {
 
     fn expire(&mut self) {
         let now = std::time::Instant::now();
+        self.warn_about_limits();
         self.tcp_expire(now);
         self.udp_expire(now);
         self.dns_expire(now);

@@ -178,6 +178,26 @@ mod tests {
         assert!(!from_peer_allowed(&config, &spoofed[..20]));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The switch's routing reads frames from the container and from peers: any
+        /// bytes at all give an answer, never a panic.
+        #[test]
+        fn routing_never_panics_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            arp in proptest::prelude::any::<bool>(),
+        ) {
+            let config = network();
+            let mut bytes = bytes;
+            if arp && bytes.len() >= 14 {
+                bytes[12..14].copy_from_slice(&[0x08, 0x06]);
+            }
+            let _ = route(&config, &bytes);
+            let _ = from_peer_allowed(&config, &bytes);
+        }
+    }
+
     #[test]
     fn other_broadcast_and_multicast_go_to_both() {
         let config = network();
