@@ -77,8 +77,16 @@ pub struct Limits {
     pub max_ping_flows: usize,
     /// A UDP flow with no datagram either way for this long is closed.
     pub udp_idle: Duration,
+    /// ... or for this long while the UDP table is full, so that after a flood of
+    /// datagrams to many destinations new flows open again within seconds, not a minute.
+    pub udp_idle_when_full: Duration,
     /// A host-side connect that has not finished by then is refused to the container.
     pub tcp_connect_timeout: Duration,
+    /// A container that leaves the stack's TCP segments unanswered this long loses the
+    /// connection: a handshake it never completes (a SYN flood from spoofed or
+    /// firewalled sources), or data it never acknowledges. Without it such flows would
+    /// hold their table slots forever and a flood would refuse new connections for good.
+    pub tcp_unresponsive: Duration,
     /// An upstream DNS server that has not answered by then is skipped.
     pub dns_timeout: Duration,
     /// Receive and send buffer of each smoltcp TCP socket, bytes.
@@ -93,7 +101,9 @@ impl Default for Limits {
             max_dns_pending: 256,
             max_ping_flows: 64,
             udp_idle: Duration::from_secs(60),
+            udp_idle_when_full: Duration::from_secs(5),
             tcp_connect_timeout: Duration::from_secs(30),
+            tcp_unresponsive: Duration::from_secs(60),
             dns_timeout: Duration::from_secs(2),
             tcp_buffer: 1024 * 1024,
         }

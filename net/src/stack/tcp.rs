@@ -87,6 +87,7 @@ impl Stack {
         // Timestamps let the container's kernel accept a new connection on a port pair
         // still in TIME-WAIT there (published ports reuse the stack's ports quickly).
         socket.set_tsval_generator(Some(timestamp_ms));
+        socket.set_timeout(Some(self.config.limits.tcp_unresponsive.into()));
         socket
     }
 

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -313,4 +313,62 @@ impl Harness {
 /// A UDP socket of the test's, to stand for the DNS upstream (it never answers).
 pub fn silent_udp() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket")
+}
+
+/// An Ethernet frame from the container to the gateway's MAC carrying IPv4 `protocol`.
+fn ipv4_frame(src: SocketAddrV4, dst: SocketAddrV4, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; 14 + 20];
+    frame[..6].copy_from_slice(&[0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
+    frame[6..12].copy_from_slice(CONTAINER_MAC.as_bytes());
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    frame[14] = 0x45;
+    frame[16..18].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    frame[22] = 64;
+    frame[23] = protocol;
+    frame[26..30].copy_from_slice(&src.ip().octets());
+    frame[30..34].copy_from_slice(&dst.ip().octets());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A TCP SYN (checksums are not checked on the tap path).
+pub fn syn_frame(src: SocketAddrV4, dst: SocketAddrV4) -> Vec<u8> {
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&src.port().to_be_bytes());
+    tcp[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    tcp[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x02;
+    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    ipv4_frame(src, dst, 6, &tcp)
+}
+
+/// A UDP datagram.
+pub fn udp_frame(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let mut udp = vec![0u8; 8];
+    udp[0..2].copy_from_slice(&src.port().to_be_bytes());
+    udp[2..4].copy_from_slice(&dst.port().to_be_bytes());
+    udp[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(payload);
+    ipv4_frame(src, dst, 17, &udp)
+}
+
+/// The process's resident set, KiB.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of the process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
