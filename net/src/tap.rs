@@ -88,6 +88,9 @@ pub struct TapConfig {
     /// Keep a helper in the namespace that opens loopback connections there
     /// ([`Tap::namespace`]), for splicing published ports.
     pub keep_namespace_helper: bool,
+    /// Bring `lo` and the device up and set addresses and routes; without it the
+    /// device is only created (slirp4netns without `--configure`).
+    pub configure: bool,
 }
 
 impl TapConfig {
@@ -105,6 +108,7 @@ impl TapConfig {
                 .then_some((config.container_ip6, config.gateway_ip6)),
             vnet_hdr: true,
             keep_namespace_helper: config.splice_loopback,
+            configure: true,
         }
     }
 }
@@ -163,6 +167,9 @@ impl Tap {
                     "add the IPv6 default route",
                 ));
             }
+        }
+        if !config.configure {
+            requests.clear();
         }
         let setup = sys::ChildSetup {
             user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),

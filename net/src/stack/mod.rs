@@ -16,6 +16,7 @@
 //! or writable until an operation returns WouldBlock, and the loop does not block while
 //! a turn made progress. Every table is bounded ([`crate::Limits`]).
 
+mod control;
 mod dns_server;
 mod limits;
 mod peers;
@@ -45,6 +46,8 @@ use crate::publish::BoundPort;
 use crate::switch::{SwitchError, SwitchPort};
 use crate::tap::Tap;
 
+use control::ControlQueue;
+pub use control::{ControlError, PortControl, PortId};
 use dns_server::DnsServer;
 use limits::LimitWarnings;
 use ping::PingTable;
@@ -59,6 +62,7 @@ const TAP: Token = Token(0);
 const STOP: Token = Token(1);
 const DNS_UPSTREAM: Token = Token(2);
 const SWITCH: Token = Token(3);
+const CONTROL: Token = Token(4);
 const LISTENER_BASE: usize = 1 << 8;
 const TCP_BASE: usize = 1 << 24;
 const UDP_BASE: usize = 2 << 24;
@@ -113,6 +117,8 @@ enum Listener {
         container_port: u16,
         readable: bool,
     },
+    /// A port closed while the stack runs ([`control`]); its index stays taken.
+    Removed,
 }
 
 /// One container's network stack.
@@ -138,6 +144,7 @@ pub struct Stack {
     switch_buf: Vec<u8>,
     stats: StackStats,
     limit_warnings: LimitWarnings,
+    control: ControlQueue,
 }
 
 impl Stack {
@@ -200,6 +207,7 @@ impl Stack {
             switch_buf: Vec::new(),
             stats: StackStats::default(),
             limit_warnings: LimitWarnings::default(),
+            control: ControlQueue::default(),
         };
         if stack.switch.is_some() {
             stack.switch_buf = vec![0; crate::switch::MAX_FRAME];
@@ -318,6 +326,7 @@ impl Stack {
             _ if event.token() == TAP => self.tap_readable = true,
             _ if event.token() == DNS_UPSTREAM => self.dns.upstream_readable = true,
             _ if event.token() == SWITCH => self.switch_readable = true,
+            _ if event.token() == CONTROL => self.apply_control(),
             t if t & KIND_MASK == TCP_BASE => self.tcp.note_event(t - TCP_BASE, event),
             t if t & KIND_MASK == UDP_BASE => self.udp.note_event(t - UDP_BASE),
             t if t & KIND_MASK == PING_BASE => self.ping.note_event(t - PING_BASE),

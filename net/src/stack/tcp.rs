@@ -171,12 +171,12 @@ impl Stack {
                 *readable = true;
                 return;
             }
-            None => return,
+            Some(Listener::Removed) | None => return,
         };
         loop {
             let accepted = match &self.listeners[index] {
                 Listener::Tcp { listener, .. } => listener.accept(),
-                Listener::Udp { .. } => return,
+                Listener::Udp { .. } | Listener::Removed => return,
             };
             match accepted {
                 Ok((stream, peer)) if peer.ip().is_loopback() && self.config.splice_loopback => {
