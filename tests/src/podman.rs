@@ -50,6 +50,15 @@ impl<'a> Podman<'a> {
         }
     }
 
+    /// Adds lines to the `[engine]` table of the sandbox's containers.conf (e.g.
+    /// `network_cmd_path = "…"`).
+    pub fn add_engine_config(&self, lines: &str) {
+        self.sandbox.write_file(
+            "podman/containers.conf",
+            format!("{CONTAINERS_CONF}{lines}\n"),
+        );
+    }
+
     /// `podman <isolation flags> ARGS…` as the test user.
     pub fn command<I, S>(&self, args: I) -> Cmd
     where
