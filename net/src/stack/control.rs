@@ -24,7 +24,8 @@ enum Request {
 /// A handle on a running stack's published ports, usable from any thread.
 #[derive(Clone)]
 pub struct PortControl {
-    queue: Arc<Mutex<Vec<Request>>>,
+    /// None once the stack is gone: requests fail at once instead of waiting forever.
+    queue: Arc<Mutex<Option<Vec<Request>>>>,
     waker: Arc<Waker>,
 }
 
@@ -42,6 +43,8 @@ impl PortControl {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .ok_or(ControlError::Stopped)?
             .push(make(reply));
         self.waker.wake().map_err(|_| ControlError::Stopped)?;
         answer.recv().map_err(|_| ControlError::Stopped)
@@ -65,6 +68,19 @@ pub(super) struct ControlQueue {
     shared: Option<PortControl>,
 }
 
+impl Drop for ControlQueue {
+    /// The stack is gone: waiting requests and later ones fail with `Stopped`.
+    fn drop(&mut self) {
+        if let Some(control) = &self.shared {
+            control
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
+    }
+}
+
 impl Stack {
     /// A handle to add and remove published ports while the stack runs.
     pub fn port_control(&mut self) -> Result<PortControl, StackError> {
@@ -73,7 +89,7 @@ impl Stack {
         }
         let waker = Waker::new(self.poll.registry(), CONTROL).map_err(StackError::Poll)?;
         let control = PortControl {
-            queue: Arc::new(Mutex::new(Vec::new())),
+            queue: Arc::new(Mutex::new(Some(Vec::new()))),
             waker: Arc::new(waker),
         };
         self.control.shared = Some(control.clone());
@@ -85,8 +101,13 @@ impl Stack {
         let Some(control) = &self.control.shared else {
             return;
         };
-        let requests =
-            std::mem::take(&mut *control.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let requests = control
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
         for request in requests {
             match request {
                 Request::Add(port, reply) => {
