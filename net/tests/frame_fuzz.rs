@@ -412,7 +412,7 @@ fn an_established_connection_survives_thousands_of_malformed_frames() {
     let mut harness = harness();
     let before = harness.connect(echo_via_gateway());
     harness.echo(before, b"before");
-    // FRAME_FUZZ_ROUNDS and FRAME_FUZZ_SEED (a number) make a longer or another run.
+    // FRAME_FUZZ_ROUNDS and FRAME_FUZZ_SEED (a number) make a longer or another run;
     let rounds: usize = env_number("FRAME_FUZZ_ROUNDS").unwrap_or(4000) as usize;
     let mut runner = match env_number("FRAME_FUZZ_SEED") {
         Some(seed) => {
@@ -423,6 +423,9 @@ fn an_established_connection_survives_thousands_of_malformed_frames() {
         }
         None => TestRunner::deterministic(),
     };
+    // FRAME_FUZZ_CHECK_EVERY=1 FRAME_FUZZ_VERBOSE=1 find the frame that broke a run.
+    let check_every = env_number("FRAME_FUZZ_CHECK_EVERY").unwrap_or(500).max(1) as usize;
+    let verbose = std::env::var_os("FRAME_FUZZ_VERBOSE").is_some();
     let strategy = input();
     for round in 0..rounds {
         let input = strategy
@@ -431,7 +434,10 @@ fn an_established_connection_survives_thousands_of_malformed_frames() {
             .current();
         feed(&mut harness, &input);
         harness.step();
-        if round % 500 == 499 {
+        if verbose {
+            eprintln!("round {round}: {input:?}");
+        }
+        if round % check_every == check_every - 1 {
             assert_bounded(&harness);
             harness.echo(before, format!("round {round}").as_bytes());
         }

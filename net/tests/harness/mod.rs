@@ -230,10 +230,24 @@ impl Harness {
         }
     }
 
+    /// Whether `bytes` is ARP announcing the container's own address at another MAC.
+    /// That moves the container there, as `ip link set eth0 address` would, and the
+    /// stack rightly follows; the harness's container cannot, so it never sends one.
+    pub fn moves_the_container(&self, bytes: &[u8]) -> bool {
+        let (Some(ethertype), Some(sender_mac), Some(sender_ip)) =
+            (bytes.get(12..14), bytes.get(22..28), bytes.get(28..32))
+        else {
+            return false;
+        };
+        ethertype == [0x08, 0x06]
+            && sender_ip == self.config.container_ip.octets()
+            && sender_mac != CONTAINER_MAC.as_bytes()
+    }
+
     /// Writes a crafted frame (no virtio-net header) from the container, unless it would
-    /// reach outside the test; returns whether it was written.
+    /// reach outside the test or move the container; returns whether it was written.
     pub fn inject(&mut self, bytes: &[u8]) -> bool {
-        if self.leaves_the_test(bytes) {
+        if self.leaves_the_test(bytes) || self.moves_the_container(bytes) {
             return false;
         }
         // A full socket buffer: let the stack drain it, as a tap's queue would.
@@ -253,7 +267,7 @@ impl Harness {
             return;
         }
         let frame = bytes.get(VNET_HDR_LEN..).unwrap_or(&[]);
-        if self.leaves_the_test(frame) {
+        if self.leaves_the_test(frame) || self.moves_the_container(frame) {
             return;
         }
         for _ in 0..100 {
