@@ -36,6 +36,9 @@ pub(crate) struct ChildSetup<'a> {
     pub requests: &'a mut [Request],
     /// Keep the child as a socket factory inside the namespace ([`NsChannel`]).
     pub serve_sockets: bool,
+    /// The device named in `ifreq` exists already: the child only runs the
+    /// requests on it and reports success without an fd.
+    pub existing_device: bool,
 }
 
 /// The forked child kept alive inside the container's namespaces: it opens TCP
@@ -147,6 +150,62 @@ pub(crate) fn create_tap_in_namespaces(
     received.map(|r| r.map(|fd| (fd, None)))
 }
 
+/// Forks a child that joins the namespaces and runs `setup.requests` on the
+/// existing device named in `setup.ifreq`; waits for it.
+pub(crate) fn configure_device_in_namespaces(
+    mut setup: ChildSetup<'_>,
+) -> io::Result<Result<(), ChildFailure>> {
+    setup.existing_device = true;
+    setup.serve_sockets = false;
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: `pair` is a valid array of two ints for socketpair to fill.
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } < 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair succeeded, so both fds are open and owned by nobody else.
+    let (parent_end, child_end) =
+        unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    // SAFETY: as in `create_tap_in_namespaces`: the child makes only
+    // async-signal-safe calls on memory prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: we are the forked child; see `child_main`.
+        unsafe { child_main(setup, child_end.as_raw_fd()) }
+    }
+    drop(child_end);
+    let mut message = [0i32; 2];
+    // SAFETY: message is 8 writable bytes; the socket is open.
+    let n = unsafe { libc::recv(parent_end.as_raw_fd(), message.as_mut_ptr().cast(), 8, 0) };
+    let received = if n == 8 {
+        Ok(match message {
+            [0, 0] => Ok(()),
+            [step, errno] => Err((step, errno)),
+        })
+    } else if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the namespace helper died without reporting",
+        ))
+    };
+    let mut status = 0;
+    // SAFETY: pid is our child; status is a valid int.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    received
+}
+
 /// The child after fork: never returns.
 ///
 /// # Safety
@@ -174,15 +233,18 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
         if libc::setns(setup.net_ns.as_raw_fd(), libc::CLONE_NEWNET) < 0 {
             fail(1);
         }
-        let tun = libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
-        );
-        if tun < 0 {
+        let mut ifreq = setup.ifreq;
+        let tun = match setup.existing_device {
+            true => -1,
+            false => libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            ),
+        };
+        if tun < 0 && !setup.existing_device {
             fail(2);
         }
-        let mut ifreq = setup.ifreq;
-        if libc::ioctl(tun, TUNSETIFF, ifreq.as_mut_ptr()) < 0 {
+        if tun >= 0 && libc::ioctl(tun, TUNSETIFF, ifreq.as_mut_ptr()) < 0 {
             fail(3);
         }
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
@@ -227,6 +289,11 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
                     fail(step);
                 }
             }
+        }
+        if setup.existing_device {
+            let done = [0i32, 0i32];
+            libc::send(report_fd, done.as_ptr().cast(), 8, 0);
+            libc::_exit(0)
         }
         if send_fd(report_fd, tun) < 0 {
             fail(STEP_SEND_FD);

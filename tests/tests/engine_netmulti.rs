@@ -479,3 +479,54 @@ fn netmulti_run_ip_gives_the_container_that_address_on_its_first_network() {
     e.burrow(["rm", "-f", &server]).run().assert_success();
     e.burrow(["network", "rm", &a]).run().assert_success();
 }
+
+/// `route -n`'s default routes in `container`: "GATEWAY IFACE" lines.
+fn default_routes(e: &Engine, container: &str) -> Vec<String> {
+    let script = "route -n | awk '$1 == \"0.0.0.0\" { print $2, $8 }'";
+    let out = e.burrow(["exec", container, "sh", "-c", script]).run();
+    out.assert_success();
+    out.stdout_lines().iter().map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn netmulti_the_default_route_moves_when_its_network_is_disconnected_live() {
+    let e = Engine::new("netmulti-moveroute");
+    e.sandbox.import_busybox("busybox");
+    // Not internal, so it may carry the default route; nothing here sends
+    // anything beyond the container's own networks.
+    let outside = unique_name("netout");
+    e.burrow(["network", "create", &outside])
+        .run()
+        .assert_success();
+    let gateway = address_in(&e, &outside, 1);
+    let c = unique_name("mover");
+    e.burrow([
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        "bridge",
+        "--network",
+        &outside,
+    ])
+    .args(["busybox", "sleep", "600"])
+    .run()
+    .assert_success();
+    assert_eq!(default_routes(&e, &c), ["10.0.2.2 eth0"]);
+
+    e.burrow(["network", "disconnect", "bridge", &c])
+        .run()
+        .assert_success();
+    assert_eq!(default_routes(&e, &c), [format!("{gateway} eth1")]);
+
+    // Back on the default network: the route stays where it is.
+    e.burrow(["network", "connect", "bridge", &c])
+        .run()
+        .assert_success();
+    assert_eq!(default_routes(&e, &c), [format!("{gateway} eth1")]);
+    assert_eq!(interfaces(&e, &c), "eth0 eth1 lo");
+
+    e.burrow(["rm", "-f", &c]).run().assert_success();
+    e.burrow(["network", "rm", &outside]).run().assert_success();
+}
