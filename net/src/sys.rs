@@ -107,6 +107,49 @@ pub(crate) fn create_tap_in_namespaces(
     setup: ChildSetup<'_>,
 ) -> io::Result<Result<(OwnedFd, Option<NsChannel>), ChildFailure>> {
     let serve = setup.serve_sockets;
+    let (parent_end, pid) = fork_child(setup)?;
+    let received = receive_result(parent_end.as_raw_fd());
+    if serve && matches!(received, Ok(Ok(_))) {
+        let channel = NsChannel {
+            channel: parent_end,
+            pid,
+        };
+        return received.map(|r| r.map(|fd| (fd, Some(channel))));
+    }
+    drop(parent_end);
+    reap(pid);
+    received.map(|r| r.map(|fd| (fd, None)))
+}
+
+/// Forks a child that joins the namespaces and runs `setup.requests` on the
+/// existing device named in `setup.ifreq`; waits for it.
+pub(crate) fn configure_device_in_namespaces(
+    mut setup: ChildSetup<'_>,
+) -> io::Result<Result<(), ChildFailure>> {
+    setup.existing_device = true;
+    setup.serve_sockets = false;
+    let (parent_end, pid) = fork_child(setup)?;
+    let mut message = [0i32; 2];
+    // SAFETY: message is 8 writable bytes; the socket is open.
+    let n = unsafe { libc::recv(parent_end.as_raw_fd(), message.as_mut_ptr().cast(), 8, 0) };
+    let received = match n {
+        8 => Ok(match message {
+            [0, 0] => Ok(()),
+            [step, errno] => Err((step, errno)),
+        }),
+        n if n < 0 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the namespace helper died without reporting",
+        )),
+    };
+    reap(pid);
+    received
+}
+
+/// Forks the child of `setup` ([`child_main`]); returns our end of the
+/// socket it reports on, and its pid.
+fn fork_child(setup: ChildSetup<'_>) -> io::Result<(OwnedFd, libc::pid_t)> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: `pair` is a valid array of two ints for socketpair to fill.
     if unsafe {
@@ -134,76 +177,14 @@ pub(crate) fn create_tap_in_namespaces(
         // SAFETY: we are the forked child; see `child_main`.
         unsafe { child_main(setup, child_end.as_raw_fd()) }
     }
-    drop(child_end);
-    let received = receive_result(parent_end.as_raw_fd());
-    if serve && matches!(received, Ok(Ok(_))) {
-        let channel = NsChannel {
-            channel: parent_end,
-            pid,
-        };
-        return received.map(|r| r.map(|fd| (fd, Some(channel))));
-    }
-    drop(parent_end);
-    let mut status = 0;
-    // SAFETY: pid is our child; status is a valid int.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    received.map(|r| r.map(|fd| (fd, None)))
+    Ok((parent_end, pid))
 }
 
-/// Forks a child that joins the namespaces and runs `setup.requests` on the
-/// existing device named in `setup.ifreq`; waits for it.
-pub(crate) fn configure_device_in_namespaces(
-    mut setup: ChildSetup<'_>,
-) -> io::Result<Result<(), ChildFailure>> {
-    setup.existing_device = true;
-    setup.serve_sockets = false;
-    let mut pair = [0 as RawFd; 2];
-    // SAFETY: `pair` is a valid array of two ints for socketpair to fill.
-    if unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            pair.as_mut_ptr(),
-        )
-    } < 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socketpair succeeded, so both fds are open and owned by nobody else.
-    let (parent_end, child_end) =
-        unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
-    // SAFETY: as in `create_tap_in_namespaces`: the child makes only
-    // async-signal-safe calls on memory prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid == 0 {
-        // SAFETY: we are the forked child; see `child_main`.
-        unsafe { child_main(setup, child_end.as_raw_fd()) }
-    }
-    drop(child_end);
-    let mut message = [0i32; 2];
-    // SAFETY: message is 8 writable bytes; the socket is open.
-    let n = unsafe { libc::recv(parent_end.as_raw_fd(), message.as_mut_ptr().cast(), 8, 0) };
-    let received = if n == 8 {
-        Ok(match message {
-            [0, 0] => Ok(()),
-            [step, errno] => Err((step, errno)),
-        })
-    } else if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the namespace helper died without reporting",
-        ))
-    };
+/// Waits for the child `pid` to end.
+fn reap(pid: libc::pid_t) {
     let mut status = 0;
-    // SAFETY: pid is our child; status is a valid int.
+    // SAFETY: pid is our child, reaped only here; status is a valid int.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    received
 }
 
 /// The child after fork: never returns.
