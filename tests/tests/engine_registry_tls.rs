@@ -1,0 +1,261 @@
+//! HTTPS registries end to end, as the unprivileged test user: Debian's
+//! `docker-registry` serving TLS with a certificate from a CA made here with
+//! `openssl`, trusted per registry through a `certs.d` directory (Podman's
+//! `~/.config/containers/certs.d/HOST:PORT/ca.crt`, Docker's
+//! `~/.docker/certs.d/HOST:PORT/` with `client.cert`/`client.key`). A wrong CA
+//! is refused, the right one verifies, `--tls-verify=false` skips the check,
+//! and a registry that asks for client certificates gets the one in `certs.d`.
+//!
+//! Each test gives burrow its own HOME and XDG_CONFIG_HOME in the sandbox, so
+//! the machine user's configuration is never read.
+
+mod image_support;
+
+use std::path::{Path, PathBuf};
+
+use burrow_tests::runtime::Runtime;
+use burrow_tests::{Cmd, Sandbox};
+use image_support::Registry;
+
+struct Env {
+    sandbox: Sandbox,
+    home: PathBuf,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new(label: &str) -> Env {
+        let sandbox = Sandbox::new(label);
+        let home = sandbox.make_dir("home");
+        let config = sandbox.make_dir("home/config");
+        Env {
+            sandbox,
+            home,
+            config,
+        }
+    }
+
+    /// `burrow --root STORE ARGS…` (a store per label) with the private HOME.
+    fn burrow<I, S>(&self, store: &str, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.sandbox
+            .command(Runtime::burrow().program())
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", &self.config)
+            .arg("--root")
+            .arg(self.sandbox.dir().join(format!("store-{store}")))
+            .args(args)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        self.sandbox
+            .command("openssl")
+            .args(args)
+            .current_dir(self.sandbox.dir())
+            .run()
+            .assert_success();
+    }
+
+    /// A CA: `NAME.key` and `NAME.crt` in the sandbox.
+    fn make_ca(&self, name: &str) -> PathBuf {
+        let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=burrow test {name}"),
+        ]);
+        self.sandbox.dir().join(crt)
+    }
+
+    /// A certificate for 127.0.0.1 (server) or a client, signed by CA `ca`:
+    /// `NAME.key` and `NAME.crt`.
+    fn make_certificate(&self, ca: &str, name: &str, extension: &str) -> (PathBuf, PathBuf) {
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        let extfile = self
+            .sandbox
+            .write_file(&format!("{name}.ext"), format!("{extension}\n"));
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &extfile.display().to_string(),
+        ]);
+        let dir = self.sandbox.dir();
+        (dir.join(crt), dir.join(key))
+    }
+
+    /// Puts `files` (name → source) in `home/CERTS_D/HOST/`, replacing what was there.
+    fn certs_d(&self, certs_d: &str, host: &str, files: &[(&str, &Path)]) {
+        let relative = format!("home/{certs_d}/{host}");
+        let _ = std::fs::remove_dir_all(self.sandbox.dir().join(&relative));
+        self.sandbox.make_dir(&relative);
+        for (name, source) in files {
+            let bytes =
+                std::fs::read(source).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+            self.sandbox
+                .write_file(&format!("{relative}/{name}"), bytes);
+        }
+    }
+
+    fn image_id(&self, store: &str, name: &str) -> String {
+        let out = self
+            .burrow(store, ["image", "inspect", "--format", "{{.Id}}", name])
+            .run();
+        out.assert_success();
+        out.stdout_trimmed().to_string()
+    }
+
+    fn image_count(&self, store: &str) -> usize {
+        let out = self.burrow(store, ["images", "-q"]).run();
+        out.assert_success();
+        out.stdout_lines().len()
+    }
+}
+
+const PODMAN_CERTS: &str = "config/containers/certs.d";
+const DOCKER_CERTS: &str = ".docker/certs.d";
+
+#[test]
+fn an_https_registry_is_verified_with_the_ca_its_certs_d_directory_holds() {
+    let env = Env::new("reg-tls");
+    let ca = env.make_ca("ca");
+    let wrong_ca = env.make_ca("wrong-ca");
+    let (cert, key) = env.make_certificate("ca", "server", "subjectAltName=IP:127.0.0.1");
+    let registry = Registry::start_tls(&env.sandbox, "tls", &cert, &key, None);
+    let host = registry.host.as_str();
+    let remote = format!("{host}/tls/busybox:v1");
+
+    // Loopback with nothing configured: HTTPS without checks, as before.
+    env.burrow("src", ["import"])
+        .arg(env.sandbox.busybox_rootfs_tar())
+        .arg(&remote)
+        .run()
+        .assert_success();
+    env.burrow("src", ["push", "-q", &remote])
+        .run()
+        .assert_success();
+    let id = env.image_id("src", &remote);
+
+    // A CA that did not sign the registry's certificate: refused, nothing stored.
+    env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &wrong_ca)]);
+    env.burrow("wrong", ["pull", "-q", &remote])
+        .run()
+        .assert_one_line_error(&[host, "certificate"])
+        .assert_code(1);
+    assert_eq!(env.image_count("wrong"), 0);
+    // --tls-verify=false skips the check.
+    env.burrow("unchecked", ["pull", "-q", "--tls-verify=false", &remote])
+        .run()
+        .assert_success();
+    assert_eq!(env.image_id("unchecked", &remote), id);
+
+    // The CA that signed it: verified, pulled.
+    env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &ca)]);
+    env.burrow("right", ["pull", "-q", &remote])
+        .run()
+        .assert_success();
+    assert_eq!(env.image_id("right", &remote), id);
+
+    // A certificate file that is not one: one line naming it.
+    let junk = env.sandbox.write_file("junk.crt", "not a certificate\n");
+    env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &junk)]);
+    env.burrow("junk", ["pull", "-q", &remote])
+        .run()
+        .assert_one_line_error(&["ca.crt"]);
+}
+
+#[test]
+fn a_registry_that_wants_client_certificates_gets_the_one_in_certs_d() {
+    let env = Env::new("reg-mtls");
+    let ca = env.make_ca("ca");
+    let (cert, key) = env.make_certificate("ca", "server", "subjectAltName=IP:127.0.0.1");
+    let (client_cert, client_key) =
+        env.make_certificate("ca", "client", "extendedKeyUsage=clientAuth");
+    let registry = Registry::start_tls(&env.sandbox, "mtls", &cert, &key, Some(&ca));
+    let host = registry.host.as_str();
+    let remote = format!("{host}/mtls/busybox:v1");
+    env.burrow("src", ["import"])
+        .arg(env.sandbox.busybox_rootfs_tar())
+        .arg(&remote)
+        .run()
+        .assert_success();
+
+    // The CA alone: the registry refuses the handshake.
+    env.certs_d(DOCKER_CERTS, host, &[("ca.crt", &ca)]);
+    env.burrow("src", ["push", "-q", &remote])
+        .run()
+        .assert_one_line_error(&[host]);
+    // A certificate without its key: one line naming the missing key.
+    env.certs_d(
+        DOCKER_CERTS,
+        host,
+        &[("ca.crt", &ca), ("client.cert", &client_cert)],
+    );
+    env.burrow("src", ["push", "-q", &remote])
+        .run()
+        .assert_one_line_error(&["client.key"]);
+    // With it: push and pull go through.
+    env.certs_d(
+        DOCKER_CERTS,
+        host,
+        &[
+            ("ca.crt", &ca),
+            ("client.cert", &client_cert),
+            ("client.key", &client_key),
+        ],
+    );
+    env.burrow("src", ["push", "-q", &remote])
+        .run()
+        .assert_success();
+    env.burrow("pulled", ["pull", "-q", &remote])
+        .run()
+        .assert_success();
+    assert_eq!(
+        env.image_id("pulled", &remote),
+        env.image_id("src", &remote)
+    );
+}
