@@ -39,8 +39,8 @@ pub(super) struct DnsServer {
     /// The IPv4 socket, then the IPv6 one when IPv6 is on.
     handles: Vec<SocketHandle>,
     upstreams: Vec<SocketAddr>,
-    /// A socket connected to each IPv4 upstream, in the same order (IPv6
-    /// upstreams are skipped); empty on an internal network.
+    /// A socket connected to each upstream, in the same order; empty on an
+    /// internal network.
     upstream_sockets: Vec<mio::net::UdpSocket>,
     pub upstream_readable: bool,
     pending: HashMap<u16, Pending>,
@@ -76,7 +76,7 @@ impl DnsServer {
         };
         // A resolver the host cannot route to is left out, not fatal.
         let (mut upstreams, mut upstream_sockets) = (Vec::new(), Vec::new());
-        for upstream in candidates.into_iter().filter(SocketAddr::is_ipv4) {
+        for upstream in candidates {
             if let Ok(mut socket) = connected_socket(upstream) {
                 poll.registry()
                     .register(&mut socket, DNS_UPSTREAM, Interest::READABLE)?;
@@ -116,7 +116,11 @@ impl DnsServer {
 
 /// A UDP socket on an ephemeral port that takes datagrams from `upstream` only.
 fn connected_socket(upstream: SocketAddr) -> io::Result<mio::net::UdpSocket> {
-    let socket = mio::net::UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+    let any: IpAddr = match upstream {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = mio::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
     socket.connect(upstream)?;
     Ok(socket)
 }
