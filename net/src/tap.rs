@@ -238,13 +238,15 @@ impl AsFd for Tap {
     }
 }
 
-/// Routes everything not on a connected subnet through `gateway` on the
-/// existing interface `name` in `target`'s namespaces: the default route
-/// moving to another interface when the one that had it goes.
+/// Routes everything not on a connected subnet through `gateway` (and
+/// `gateway6` for IPv6) on the existing interface `name` in `target`'s
+/// namespaces: the default route moving to another interface when the one
+/// that had it goes.
 pub fn add_default_route(
     target: &NamespaceTarget,
     name: &str,
     gateway: Ipv4Addr,
+    gateway6: Option<std::net::Ipv6Addr>,
 ) -> Result<(), TapError> {
     let net_ns = open_namespace(&target.net_ns)?;
     let user_ns = match &target.user_ns {
@@ -256,6 +258,13 @@ pub fn add_default_route(
         1,
         "add the default route",
     )];
+    if let Some(gateway6) = gateway6 {
+        requests.push(netlink::default_route(
+            IpAddr::V6(gateway6),
+            2,
+            "add the IPv6 default route",
+        ));
+    }
     let setup = sys::ChildSetup {
         user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),
         net_ns: net_ns.as_fd(),

@@ -7,6 +7,7 @@
 //! there. `bridge`, `host` and `none` are Docker's built-in networks.
 
 pub mod connect;
+pub mod ipv6;
 pub mod members;
 pub mod switch;
 
@@ -35,6 +36,9 @@ pub struct NetworkRecord {
     pub gateway: String,
     #[serde(default)]
     pub internal: bool,
+    /// `PREFIX::/64` when the network has IPv6 (`--ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub created: String,
@@ -70,6 +74,10 @@ fn record_path(store: &Store, name: &str) -> PathBuf {
 pub struct CreateRequest {
     pub name: String,
     pub subnet: Option<String>,
+    /// `--subnet` given an IPv6 /64.
+    pub subnet6: Option<String>,
+    /// `--ipv6`.
+    pub ipv6: bool,
     pub gateway: Option<String>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
@@ -136,6 +144,23 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
         }
         None => Ipv4Addr::from(u32::from(subnet.0) + 1),
     };
+    let subnet6 = match (&request.subnet6, request.ipv6) {
+        (Some(given), _) => {
+            let prefix = ipv6::parse_subnet(given)?;
+            let taken = existing
+                .iter()
+                .filter_map(|n| n.ipv6_prefix().ok().flatten())
+                .any(|other| ipv6::same_prefix(other, prefix));
+            if taken {
+                return Err(EngineError::Other(format!(
+                    "invalid pool request: pool {given} overlaps with another network"
+                )));
+            }
+            Some(prefix)
+        }
+        (None, true) => Some(ipv6::derived_subnet(subnet.0)),
+        (None, false) => None,
+    };
     let record = NetworkRecord {
         name: request.name.clone(),
         id: crate::ids::new_id()?,
@@ -143,6 +168,7 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
         subnet: format!("{}/{}", subnet.0, subnet.1),
         gateway: gateway.to_string(),
         internal: request.internal,
+        subnet6: subnet6.map(|prefix| format!("{prefix}/{}", ipv6::PREFIX_LEN)),
         labels: request.labels.clone(),
         created: burrow_runtime::state::rfc3339_now(),
     };
@@ -173,6 +199,7 @@ pub fn builtin(name: &str) -> NetworkRecord {
         subnet,
         gateway,
         internal: false,
+        subnet6: None,
         labels: BTreeMap::new(),
         created: String::new(),
     }

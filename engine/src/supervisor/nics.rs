@@ -42,6 +42,8 @@ impl Nic {
                     container: net.container_ip,
                     gateway: net.gateway_ip,
                     dns: net.dns_ip,
+                    container6: None,
+                    gateway6: None,
                 })
             }
         }
@@ -149,7 +151,7 @@ impl Nics {
         nic: &Nic,
         pid: i32,
         ports: Vec<BoundPort>,
-        refused: &[(std::net::Ipv4Addr, u8)],
+        refused: &network::RefusedSubnets,
     ) -> Result<RunningNetwork> {
         network::attach(NicSetup {
             namespace: &self.namespace,
@@ -159,7 +161,7 @@ impl Nics {
             ports,
             user: nic.user.as_ref(),
             names: self.names.clone(),
-            refused_subnets: refused.to_vec(),
+            refused_subnets: refused.clone(),
         })
     }
 
@@ -258,8 +260,13 @@ impl Nics {
                 user_ns: None,
                 net_ns: self.namespace.clone(),
             };
-            burrow_net::add_default_route(&target, &next.ifname, addresses.gateway)
-                .map_err(|e| EngineError::Other(e.to_string()))
+            burrow_net::add_default_route(
+                &target,
+                &next.ifname,
+                addresses.gateway,
+                addresses.gateway6,
+            )
+            .map_err(|e| EngineError::Other(e.to_string()))
         });
         if let Err(e) = moved {
             eprintln!(

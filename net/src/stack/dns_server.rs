@@ -186,19 +186,20 @@ impl Stack {
         let Some(question) = dns::parse_query(&query) else {
             return;
         };
-        let local = self
+        let fixed = self
             .dns
             .names
             .iter()
             .find(|(name, _)| *name == question.name)
-            .map(|(_, ip)| *ip)
-            .or_else(|| {
-                let source = self.config.names.as_ref()?;
-                source.lookup(&question.name)
-            });
-        if let Some(address) = local {
+            .map(|(_, ip)| (*ip, None));
+        let local = fixed.or_else(|| {
+            let source = self.config.names.as_ref()?;
+            let address = source.lookup(&question.name)?;
+            Some((address, source.lookup6(&question.name)))
+        });
+        if let Some((address, address6)) = local {
             self.stats.dns_local += 1;
-            let answer = dns::local_answer(&query, &question, address);
+            let answer = dns::local_answer(&query, &question, address, address6);
             self.reply_dns(client, &answer);
             return;
         }
