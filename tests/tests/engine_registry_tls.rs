@@ -13,43 +13,24 @@ mod image_support;
 
 use std::path::{Path, PathBuf};
 
-use burrow_tests::runtime::Runtime;
-use burrow_tests::{Cmd, Sandbox};
+use burrow_tests::Cmd;
+use image_support::cli_env::Env;
 use image_support::Registry;
 
-struct Env {
-    sandbox: Sandbox,
-    home: PathBuf,
-    config: PathBuf,
-}
-
-impl Env {
-    fn new(label: &str) -> Env {
-        let sandbox = Sandbox::new(label);
-        let home = sandbox.make_dir("home");
-        let config = sandbox.make_dir("home/config");
-        Env {
-            sandbox,
-            home,
-            config,
-        }
-    }
-
-    /// `burrow --root STORE ARGS…` (a store per label) with the private HOME.
-    fn burrow<I, S>(&self, store: &str, args: I) -> Cmd
+/// TLS material made with `openssl` in the sandbox, and `certs.d` entries.
+trait Certificates {
+    fn openssl(&self, args: &[&str]);
+    fn make_ca(&self, name: &str) -> PathBuf;
+    fn make_certificate(&self, ca: &str, name: &str, extension: &str) -> (PathBuf, PathBuf);
+    fn certs_d(&self, certs_d: &str, host: &str, files: &[(&str, &Path)]);
+    /// `burrow --root STORE ARGS…`, a store per label.
+    fn burrow_in<I, S>(&self, store: &str, args: I) -> Cmd
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.sandbox
-            .command(Runtime::burrow().program())
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", &self.config)
-            .arg("--root")
-            .arg(self.sandbox.dir().join(format!("store-{store}")))
-            .args(args)
-    }
+        S: AsRef<std::ffi::OsStr>;
+}
 
+impl Certificates for Env {
     fn openssl(&self, args: &[&str]) {
         self.sandbox
             .command("openssl")
@@ -141,18 +122,12 @@ impl Env {
         }
     }
 
-    fn image_id(&self, store: &str, name: &str) -> String {
-        let out = self
-            .burrow(store, ["image", "inspect", "--format", "{{.Id}}", name])
-            .run();
-        out.assert_success();
-        out.stdout_trimmed().to_string()
-    }
-
-    fn image_count(&self, store: &str) -> usize {
-        let out = self.burrow(store, ["images", "-q"]).run();
-        out.assert_success();
-        out.stdout_lines().len()
+    fn burrow_in<I, S>(&self, store: &str, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.burrow_at(&self.store(store), args)
     }
 }
 
@@ -170,40 +145,40 @@ fn an_https_registry_is_verified_with_the_ca_its_certs_d_directory_holds() {
     let remote = format!("{host}/tls/busybox:v1");
 
     // Loopback with nothing configured: HTTPS without checks, as before.
-    env.burrow("src", ["import"])
+    env.burrow_in("src", ["import"])
         .arg(env.sandbox.busybox_rootfs_tar())
         .arg(&remote)
         .run()
         .assert_success();
-    env.burrow("src", ["push", "-q", &remote])
+    env.burrow_in("src", ["push", "-q", &remote])
         .run()
         .assert_success();
-    let id = env.image_id("src", &remote);
+    let id = env.image_id(&env.store("src"), &remote);
 
     // A CA that did not sign the registry's certificate: refused, nothing stored.
     env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &wrong_ca)]);
-    env.burrow("wrong", ["pull", "-q", &remote])
+    env.burrow_in("wrong", ["pull", "-q", &remote])
         .run()
         .assert_one_line_error(&[host, "certificate"])
         .assert_code(1);
-    assert_eq!(env.image_count("wrong"), 0);
+    assert_eq!(env.image_count(&env.store("wrong")), 0);
     // --tls-verify=false skips the check.
-    env.burrow("unchecked", ["pull", "-q", "--tls-verify=false", &remote])
+    env.burrow_in("unchecked", ["pull", "-q", "--tls-verify=false", &remote])
         .run()
         .assert_success();
-    assert_eq!(env.image_id("unchecked", &remote), id);
+    assert_eq!(env.image_id(&env.store("unchecked"), &remote), id);
 
     // The CA that signed it: verified, pulled.
     env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &ca)]);
-    env.burrow("right", ["pull", "-q", &remote])
+    env.burrow_in("right", ["pull", "-q", &remote])
         .run()
         .assert_success();
-    assert_eq!(env.image_id("right", &remote), id);
+    assert_eq!(env.image_id(&env.store("right"), &remote), id);
 
     // A certificate file that is not one: one line naming it.
     let junk = env.sandbox.write_file("junk.crt", "not a certificate\n");
     env.certs_d(PODMAN_CERTS, host, &[("ca.crt", &junk)]);
-    env.burrow("junk", ["pull", "-q", &remote])
+    env.burrow_in("junk", ["pull", "-q", &remote])
         .run()
         .assert_one_line_error(&["ca.crt"]);
 }
@@ -218,7 +193,7 @@ fn a_registry_that_wants_client_certificates_gets_the_one_in_certs_d() {
     let registry = Registry::start_tls(&env.sandbox, "mtls", &cert, &key, Some(&ca));
     let host = registry.host.as_str();
     let remote = format!("{host}/mtls/busybox:v1");
-    env.burrow("src", ["import"])
+    env.burrow_in("src", ["import"])
         .arg(env.sandbox.busybox_rootfs_tar())
         .arg(&remote)
         .run()
@@ -226,7 +201,7 @@ fn a_registry_that_wants_client_certificates_gets_the_one_in_certs_d() {
 
     // The CA alone: the registry refuses the handshake.
     env.certs_d(DOCKER_CERTS, host, &[("ca.crt", &ca)]);
-    env.burrow("src", ["push", "-q", &remote])
+    env.burrow_in("src", ["push", "-q", &remote])
         .run()
         .assert_one_line_error(&[host]);
     // A certificate without its key: one line naming the missing key.
@@ -235,7 +210,7 @@ fn a_registry_that_wants_client_certificates_gets_the_one_in_certs_d() {
         host,
         &[("ca.crt", &ca), ("client.cert", &client_cert)],
     );
-    env.burrow("src", ["push", "-q", &remote])
+    env.burrow_in("src", ["push", "-q", &remote])
         .run()
         .assert_one_line_error(&["client.key"]);
     // With it: push and pull go through.
@@ -248,14 +223,14 @@ fn a_registry_that_wants_client_certificates_gets_the_one_in_certs_d() {
             ("client.key", &client_key),
         ],
     );
-    env.burrow("src", ["push", "-q", &remote])
+    env.burrow_in("src", ["push", "-q", &remote])
         .run()
         .assert_success();
-    env.burrow("pulled", ["pull", "-q", &remote])
+    env.burrow_in("pulled", ["pull", "-q", &remote])
         .run()
         .assert_success();
     assert_eq!(
-        env.image_id("pulled", &remote),
-        env.image_id("src", &remote)
+        env.image_id(&env.store("pulled"), &remote),
+        env.image_id(&env.store("src"), &remote)
     );
 }
