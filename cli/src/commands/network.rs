@@ -70,6 +70,9 @@ pub struct CreateArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(long)]
     label: Vec<String>,
+    /// Driver option KEY=VALUE: mtu=N (or com.docker.network.driver.mtu=N).
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
     name: String,
 }
 
@@ -131,14 +134,7 @@ pub fn run(root: Option<&std::path::Path>, command: Command) -> Result<i32> {
 }
 
 fn create(store: &burrow_engine::Store, args: CreateArgs) -> Result<i32> {
-    let labels = args
-        .label
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
+    let labels = key_values(&args.label);
     let (mut subnet, mut subnet6) = (None, None);
     for given in args.subnet {
         let slot = match given.contains(':') {
@@ -163,10 +159,22 @@ fn create(store: &burrow_engine::Store, args: CreateArgs) -> Result<i32> {
             internal: args.internal,
             labels,
             driver: args.driver,
+            options: key_values(&args.opt),
         },
     )?;
     println!("{}", record.id);
     Ok(0)
+}
+
+/// `KEY=VALUE` flags as a map (a bare `KEY` has an empty value).
+fn key_values(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .map(|flag| {
+            let (k, v) = flag.split_once('=').unwrap_or((flag, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 fn connect(store: &burrow_engine::Store, args: ConnectArgs) -> Result<i32> {
@@ -281,7 +289,7 @@ fn docker_json(store: &burrow_engine::Store, n: &NetworkRecord) -> Result<serde_
         "Internal": n.internal,
         "Attachable": false,
         "Containers": containers,
-        "Options": {},
+        "Options": n.options,
         "Labels": n.labels,
     }))
 }

@@ -41,6 +41,9 @@ pub struct NetworkRecord {
     pub subnet6: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Driver options (`-o mtu=1400`), as given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
     pub created: String,
 }
 
@@ -59,6 +62,44 @@ impl NetworkRecord {
     pub fn is_builtin(&self) -> bool {
         BUILTIN.contains(&self.name.as_str())
     }
+
+    /// The members' MTU, when `-o mtu=N` set one.
+    pub fn mtu(&self) -> Result<Option<u32>> {
+        MTU_OPTIONS
+            .iter()
+            .find_map(|key| self.options.get(*key))
+            .map(|value| parse_mtu(value))
+            .transpose()
+    }
+}
+
+/// The spellings of the MTU option: Podman's and Docker's.
+const MTU_OPTIONS: [&str; 2] = ["mtu", "com.docker.network.driver.mtu"];
+
+fn parse_mtu(value: &str) -> Result<u32> {
+    match value.parse::<u32>() {
+        Ok(mtu) if (1280..=65520).contains(&mtu) => Ok(mtu),
+        _ => Err(EngineError::Other(format!(
+            "invalid mtu {value:?}: use 1280 to 65520"
+        ))),
+    }
+}
+
+/// Checks `-o KEY=VALUE` options: only the MTU is known.
+fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in options {
+        match MTU_OPTIONS.contains(&key.as_str()) {
+            true => {
+                parse_mtu(value)?;
+            }
+            false => {
+                return Err(EngineError::Other(format!(
+                    "unknown network option {key:?} (known: mtu)"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn networks_dir(store: &Store) -> PathBuf {
@@ -82,6 +123,8 @@ pub struct CreateRequest {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub driver: Option<String>,
+    /// `-o KEY=VALUE`.
+    pub options: BTreeMap<String, String>,
 }
 
 /// Creates a user-defined network: its subnet (the first free 10.89.N.0/24
@@ -94,6 +137,7 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
             "network driver {driver:?} is not available (use bridge)"
         )));
     }
+    check_options(&request.options)?;
     let dir = networks_dir(store);
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let _lock = store.lock()?;
@@ -170,6 +214,7 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
         internal: request.internal,
         subnet6: subnet6.map(|prefix| format!("{prefix}/{}", ipv6::PREFIX_LEN)),
         labels: request.labels.clone(),
+        options: request.options.clone(),
         created: burrow_runtime::state::rfc3339_now(),
     };
     let path = record_path(store, &record.name);
@@ -201,6 +246,7 @@ pub fn builtin(name: &str) -> NetworkRecord {
         internal: false,
         subnet6: None,
         labels: BTreeMap::new(),
+        options: BTreeMap::new(),
         created: String::new(),
     }
 }

@@ -139,6 +139,9 @@ impl UserNetwork {
         }
         config.switch = Some(self.switch.clone());
         config.internal = self.network.internal;
+        if let Some(mtu) = self.network.mtu()? {
+            config.mtu = mtu;
+        }
         Ok(())
     }
 }
