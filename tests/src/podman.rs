@@ -107,3 +107,15 @@ impl<'a> Podman<'a> {
             .assert_success();
     }
 }
+
+impl Drop for Podman<'_> {
+    /// Removes every container, running or not, even when the test failed:
+    /// conmon does not carry the sandbox's marker, so the sandbox alone would
+    /// leave a running container's processes behind.
+    fn drop(&mut self) {
+        let _ = self
+            .command(["rm", "--all", "--force", "--time", "0"])
+            .timeout(std::time::Duration::from_secs(60))
+            .run_quietly();
+    }
+}
