@@ -249,3 +249,44 @@ fn a_port_range_and_a_random_host_port_reach_the_containers_servers() {
     }
     e.burrow(["rm", "-f", &name]).run().assert_success();
 }
+
+#[test]
+fn a_port_published_on_ipv6_loopback_reaches_the_container() {
+    let e = Engine::new("net-publish6");
+    let name = burrow_tests::unique_name("web6");
+    e.run(
+        &["-d", "--name", &name, "-p", "[::1]::80"],
+        &[
+            "sh",
+            "-c",
+            "echo over ipv6 > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        ],
+    )
+    .run()
+    .assert_success();
+    let port_out = e.burrow(["port", &name, "80"]).run();
+    port_out.assert_success();
+    let port: u16 = port_out
+        .stdout_trimmed()
+        .strip_prefix("[::1]:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a random port on [::1]: {port_out}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let fetched = (|| {
+            let mut stream = TcpStream::connect(("::1", port)).ok()?;
+            stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).ok()?;
+            Some(response)
+        })();
+        match fetched {
+            Some(r) if r.contains("200 OK") => break r,
+            _ if Instant::now() > deadline => panic!("no answer on [::1]:{port}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(response.ends_with("over ipv6\n"), "{response}");
+    e.burrow(["rm", "-f", &name]).run().assert_success();
+}
