@@ -151,22 +151,6 @@ fn podman_reaches_the_host_loopback_through_burrow_slirp_only_when_allowed() {
     );
 }
 
-/// Removes a detached container even when the test fails (the sandbox only ends the
-/// pause process; the container's conmon would stay).
-struct RemoveOnDrop<'a> {
-    client: &'a Client<'a>,
-    name: &'a str,
-}
-
-impl Drop for RemoveOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .client
-            .podman(&["rm", "-f", "-t", "0", self.name])
-            .run_quietly();
-    }
-}
-
 /// One request on the API socket, as Podman sends it; the reply as JSON.
 fn api_call(socket: &Path, request: &str) -> serde_json::Value {
     let mut stream = UnixStream::connect(socket)
@@ -229,10 +213,6 @@ fn podman_publishes_ports_through_burrow_slirps_api_socket() {
             "/etc",
         ])
         .run();
-    let _remove = RemoveOnDrop {
-        client: &client,
-        name: &name,
-    };
     started.assert_success();
     let id = started.stdout_trimmed().to_string();
 
