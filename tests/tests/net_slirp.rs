@@ -276,3 +276,107 @@ fn podman_publishes_ports_through_burrow_slirps_api_socket() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Everything `stream` gives until its end.
+fn read_all(mut stream: UnixStream) -> String {
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+/// `ip ARGS` in the network namespace of `pid` (a process of the test user).
+fn ip_in(sandbox: &Sandbox, pid: i32, args: &[&str]) -> String {
+    let output = sandbox
+        .command("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-U",
+            "-n",
+            "--preserve-credentials",
+            "ip",
+        ])
+        .args(args)
+        .run();
+    output.assert_success();
+    output.stdout.clone()
+}
+
+/// slirp4netns's command line without Podman: `PID TAPNAME` joins the process's user and
+/// network namespaces; without `-c` the device is only created, with `-c`, `--cidr` and
+/// `--mtu` it gets network+100, the default route via network+2 and the MTU; "1" comes
+/// on the ready fd, and closing the exit fd ends burrow-slirp with status 0.
+#[test]
+fn the_command_line_alone_creates_and_configures_the_device() {
+    let sandbox = Sandbox::new("slirp-cli");
+    let holder = sandbox
+        .command("unshare")
+        .args(["-Urn", "sleep", "300"])
+        .spawn();
+    let pid = holder.pid();
+    let deadline = Instant::now() + PATIENCE;
+    let own = std::fs::read_link("/proc/self/ns/net").expect("own net namespace");
+    while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == Some(own.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "unshare did not make a namespace"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let slirp = burrow_binary().burrow_slirp.clone();
+
+    let plain = sandbox
+        .command(&slirp)
+        .args([&pid.to_string(), "tap7"])
+        .spawn();
+    let deadline = Instant::now() + PATIENCE;
+    while !ip_in(&sandbox, pid, &["-br", "link"]).contains("tap7") {
+        assert!(Instant::now() < deadline, "tap7 was not created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addresses = ip_in(&sandbox, pid, &["-br", "addr", "show", "tap7"]);
+    assert!(
+        addresses.contains("DOWN") && !addresses.contains("10.0.2.100"),
+        "{addresses}"
+    );
+    drop(plain);
+
+    // Socket pairs, not pipes: slirp4netns writes to and polls whatever fd it gets.
+    let (ready_read, ready_write) = UnixStream::pair().expect("ready socket pair");
+    let (exit_read, exit_write) = UnixStream::pair().expect("exit socket pair");
+    let configured = sandbox
+        .command(&slirp)
+        .args([
+            "-c",
+            "--cidr=192.168.50.0/24",
+            "--mtu=9000",
+            "-r",
+            "3",
+            "-e",
+            "4",
+        ])
+        .args([&pid.to_string(), "tap8"])
+        .inherit_fd(&ready_write, 3)
+        .inherit_fd(&exit_read, 4)
+        .spawn();
+    drop((ready_write, exit_read));
+    assert_eq!(read_all(ready_read), "1", "the ready fd");
+    let addresses = ip_in(&sandbox, pid, &["-br", "addr", "show", "tap8"]);
+    assert!(addresses.contains("192.168.50.100/24"), "{addresses}");
+    let link = ip_in(&sandbox, pid, &["link", "show", "tap8"]);
+    assert!(link.contains("mtu 9000"), "{link}");
+    let routes = ip_in(&sandbox, pid, &["route"]);
+    assert!(
+        routes.contains("default via 192.168.50.2 dev tap8"),
+        "{routes}"
+    );
+    drop(exit_write);
+    configured.wait().assert_success();
+
+    let unknown = sandbox
+        .command(&slirp)
+        .args(["--macaddress=02:00:00:00:00:01", &pid.to_string()])
+        .run();
+    unknown.assert_one_line_error(&["unknown option --macaddress"]);
+    drop(holder);
+}

@@ -22,7 +22,7 @@ mod api;
 use std::ffi::OsString;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
@@ -295,16 +295,14 @@ fn run(args: SlirpArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes "1" to the ready fd and closes it, as slirp4netns does.
+/// Writes "1" to the ready fd and closes it, as slirp4netns does (a pipe or a socket).
 fn signal_ready(fd: RawFd) -> Result<()> {
     let failed = || format!("cannot write to the ready fd {fd}");
-    let mut ready = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{fd}"))
-        .with_context(failed)?;
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).with_context(failed)?;
+    // SAFETY: the fd is open (checked above) and was handed to this process on its
+    // command line for this one use; the File owns and closes it, nothing else uses it.
+    let mut ready = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     ready.write_all(b"1").with_context(failed)?;
-    drop(ready);
-    nix::unistd::close(fd).with_context(failed)?;
     Ok(())
 }
 
