@@ -14,6 +14,7 @@ mod commit;
 mod config;
 mod registry;
 mod rootfs;
+mod space;
 mod unpacker;
 mod usage;
 
@@ -93,14 +94,17 @@ pub fn pull_with(
     };
     let client = registry::client(&options.registry)?;
     let images = image_store(store)?;
-    Ok(burrow_image::registry::pull(
-        &client,
-        &images,
-        &reference,
-        &platform,
-        &FsUnpacker,
-        progress,
-    )?)
+    let failed = format!("pull of {name} failed");
+    space::undo_if_full(&images, "pull", Some(&failed), || {
+        Ok(burrow_image::registry::pull(
+            &client,
+            &images,
+            &reference,
+            &platform,
+            &FsUnpacker,
+            progress,
+        )?)
+    })
 }
 
 /// Pushes the local image `name` under that name; returns the manifest digest and size.
@@ -259,12 +263,14 @@ fn containers_using(
 /// Loads a docker-archive or oci-archive.
 pub fn load(store: &crate::Store, archive: impl Read) -> Result<Vec<ImageRecord>> {
     let images = image_store(store)?;
-    Ok(archive::load(
-        &images,
-        archive,
-        &Platform::host(),
-        &FsUnpacker,
-    )?)
+    space::undo_if_full(&images, "load", None, || {
+        Ok(archive::load(
+            &images,
+            archive,
+            &Platform::host(),
+            &FsUnpacker,
+        )?)
+    })
 }
 
 /// Writes `names` as one archive (`docker-archive` or `oci-archive`).
