@@ -12,6 +12,7 @@
 mod changes;
 mod commit;
 mod config;
+mod platform_check;
 mod registry;
 mod rootfs;
 mod space;
@@ -30,6 +31,7 @@ pub use burrow_image::progress::{Progress, ProgressEvent, Quiet};
 pub use changes::apply_changes;
 pub use commit::{commit, CommitOptions};
 pub use config::{familiar_name, split_name, HistoryEntry, ImageConfig};
+pub use platform_check::{check_platform, resolve_rootfs_for};
 pub use registry::{login, login_host, logout, RegistrySettings, INSECURE_REGISTRIES_VAR};
 pub use rootfs::{resolve_rootfs, ImageRootfs, ImageRunDefaults};
 pub use unpacker::FsUnpacker;
