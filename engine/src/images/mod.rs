@@ -12,6 +12,7 @@
 mod changes;
 mod commit;
 mod config;
+mod mirrors;
 mod platform_check;
 mod registry;
 mod rootfs;
@@ -23,7 +24,8 @@ use std::io::{Read, Write};
 
 use burrow_image::archive;
 pub use burrow_image::archive::ArchiveFormat;
-use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome};
+use burrow_image::registry::RegistryError;
+use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome, StoreError};
 use burrow_image::{Digest, ImageRecord, Platform, Reference};
 
 /// For callers that pull (`run` of a missing image): the progress types, and `Quiet`.
@@ -94,18 +96,45 @@ pub fn pull_with(
         Some(text) => parse_platform(text)?,
         None => Platform::host(),
     };
-    let client = registry::client(&options.registry)?;
+    let mirrors = mirrors::mirrors_for(reference.domain())?;
+    let plain: Vec<String> = mirrors
+        .iter()
+        .filter(|m| m.plain_http)
+        .map(|m| m.host.clone())
+        .collect();
+    let client = registry::client_with_insecure(&options.registry, &plain)?;
     let images = image_store(store)?;
     let failed = format!("pull of {name} failed");
     space::undo_if_full(&images, "pull", Some(&failed), || {
-        Ok(burrow_image::registry::pull(
-            &client,
-            &images,
-            &reference,
-            &platform,
-            &FsUnpacker,
-            progress,
-        )?)
+        let sources = mirrors
+            .iter()
+            .map(|m| m.host.as_str())
+            .chain(std::iter::once(reference.registry_host()));
+        let mut last = None;
+        for host in sources {
+            if let Some(error) = last.take() {
+                log::debug!("pull of {name}: {error}; trying {host}");
+            }
+            match burrow_image::registry::pull_from(
+                &client,
+                &images,
+                &reference,
+                host,
+                &platform,
+                &FsUnpacker,
+                progress,
+            ) {
+                Ok(record) => return Ok(record),
+                // The local store failed (a full disk): no other source cures that.
+                Err(error @ RegistryError::Store(StoreError::Io { .. })) => {
+                    return Err(error.into())
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last
+            .map(EngineError::from)
+            .unwrap_or_else(|| EngineError::Other(format!("pull of {name}: no source"))))
     })
 }
 
