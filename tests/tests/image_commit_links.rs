@@ -53,7 +53,6 @@ fn xattr_layer() -> Vec<u8> {
         );
     }
     append(tar::EntryType::Directory, "data", None, b"");
-    drop(append);
     builder
         .append_pax_extensions([
             ("SCHILY.xattr.user.test", &b"hello"[..]),

@@ -81,7 +81,8 @@ fn contents(root: &Path) -> Vec<(PathBuf, u64)> {
 
 /// A small fs holding a store with busybox imported, and a filler taking `filler_mib`.
 struct FullStore {
-    small: SmallFs,
+    /// Unmounted on drop.
+    _small: SmallFs,
     root: PathBuf,
     filler: PathBuf,
 }
@@ -106,7 +107,7 @@ impl FullStore {
             .run()
             .assert_success();
         Some(FullStore {
-            small,
+            _small: small,
             root,
             filler,
         })
