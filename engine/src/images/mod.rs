@@ -129,12 +129,16 @@ pub fn pull_with(
                 Err(error @ RegistryError::Store(StoreError::Io { .. })) => {
                     return Err(error.into())
                 }
-                Err(error) => last = Some(error),
+                Err(error) => {
+                    let error = EngineError::from(error);
+                    if space::is_out_of_space(&error) {
+                        return Err(error);
+                    }
+                    last = Some(error);
+                }
             }
         }
-        Err(last
-            .map(EngineError::from)
-            .unwrap_or_else(|| EngineError::Other(format!("pull of {name}: no source"))))
+        Err(last.unwrap_or_else(|| EngineError::Other(format!("pull of {name}: no source"))))
     })
 }
 

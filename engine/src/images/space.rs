@@ -51,7 +51,7 @@ pub fn undo_if_full<T>(
 
 /// ENOSPC or EDQUOT anywhere in the chain (some layers of the unpacker keep only the
 /// message, so the kernel's wording counts too).
-fn is_out_of_space(error: &EngineError) -> bool {
+pub(super) fn is_out_of_space(error: &EngineError) -> bool {
     let mut next: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(current) = next {
         if let Some(io) = current.downcast_ref::<std::io::Error>() {
