@@ -53,7 +53,8 @@ pub struct ListedEntry {
 pub struct Listing {
     pub path: PathBuf,
     pub dir_layers: Vec<usize>,
-    /// The directory open in each of `dir_layers`, same order.
+    /// The directory open in each of `dir_layers`, same order; emptied once the
+    /// listing has been served to its end.
     pub dirs: Vec<rfs::Dir>,
     pub entries: Vec<ListedEntry>,
 }
@@ -718,7 +719,18 @@ impl Core {
             .iter()
             .position(|l| *l == entry.layer)
             .ok_or(Errno::NOENT)?;
-        let dir = listing.dirs.get(at).ok_or(Errno::NOENT)?.fd()?;
+        let path = listing.path.join(&entry.name);
+        let Some(dir) = listing.dirs.get(at) else {
+            // The handle's dirs were closed after a full read: through the path.
+            let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
+            let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                self.dir_layers_of(&path, &listing.dir_layers[at..])?
+            } else {
+                Vec::new()
+            };
+            return self.register(parent, &entry.name, entry.layer, &st, below);
+        };
+        let dir = dir.fd()?;
         let st = match rfs::statat(dir, entry.name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => {
@@ -726,7 +738,6 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
-        let path = listing.path.join(&entry.name);
         let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             self.dir_layers_of(&path, &listing.dir_layers[at..])?
         } else {

@@ -145,9 +145,10 @@ impl OverlayFs {
             position += 1;
         }
         let start = position - dots.len();
-        let Some(listing) = &stream.listing else {
+        let Some(listing) = stream.listing.as_mut() else {
             return Ok(());
         };
+        let mut to_the_end = true;
         for (i, entry) in listing.entries.iter().enumerate().skip(start) {
             let item = DirItem {
                 ino: entry.ino,
@@ -157,6 +158,7 @@ impl OverlayFs {
             };
             if !R::PLUS {
                 if reply.add(&item, None) {
+                    to_the_end = false;
                     break;
                 }
                 continue;
@@ -169,8 +171,14 @@ impl OverlayFs {
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
+                to_the_end = false;
                 break;
             }
+        }
+        if to_the_end {
+            // Served whole: the open layer dirs go, so an idle handle holds no
+            // descriptors (a seek back looks names up through their paths).
+            listing.dirs.clear();
         }
         Ok(())
     }
