@@ -66,6 +66,9 @@ pub struct ContainerArgs {
     /// More names other containers on a user-defined network find this one by.
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// IPv4 address on the first network (a user-defined one), like Docker's --ip.
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Publish every port the image exposes to a random host port.
     #[arg(short = 'P', long)]
     pub publish_all: bool,
@@ -242,6 +245,7 @@ impl ContainerArgs {
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
             network_aliases: self.network_alias.clone(),
+            network_ip: self.ip,
             security_opt: self.security_opt.clone(),
             privileged: self.privileged,
             ulimits: self.ulimit.clone(),
