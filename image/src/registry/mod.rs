@@ -28,7 +28,7 @@ mod push;
 
 pub use auth::{Challenge, Credential, Credentials};
 pub(crate) use pull::now;
-pub use pull::pull;
+pub use pull::{pull, pull_from};
 pub use push::push;
 
 use std::collections::{HashMap, HashSet};
