@@ -638,6 +638,106 @@ fn a_full_upper_gives_enospc_and_leaves_no_partial_copy_up() {
 }
 
 #[test]
+fn a_write_over_quota_gives_edquot_like_the_kernel_and_leaves_no_partial_copy_up() {
+    // The upper and work dirs live on a tmpfs with a 1 MiB quota per user, one per
+    // overlay (the two runs must not share a quota); the lower holds a 3 MB file whose
+    // copy-up cannot fit. The namespace's root is the test user, so the quota bites.
+    let sandbox = Sandbox::new("fs-edquot");
+    let mut seen = Vec::new();
+    for form in ["kernel", "oci"] {
+        let Some(quota) = burrow_tests::small_fs::SmallFs::mount_with_user_quota(
+            &sandbox,
+            &format!("quota-{form}"),
+            64,
+            1024,
+        ) else {
+            return;
+        };
+        let layer = format!(
+            r#"
+            head -c 3000000 /dev/urandom > big
+            echo small > small
+            mkdir "{q}/u" "{q}/w"
+            ln -s "{q}/u" "$base/u"
+            ln -s "{q}/w" "$base/w"
+            "#,
+            q = quota.path().display()
+        );
+        let layers = [layer.as_str()];
+        let scenario = Scenario {
+            name: "edquot",
+            layers: &layers,
+            ops: r#"
+            step 'head -c 2000000 /dev/zero > fill'
+            step 'rm -f fill && echo removed'
+            step 'echo more >> big'
+            if cmp -s big "$base/l0/big"; then echo big-intact; else echo big-changed; fi
+            echo "upper: $(ls -A "$base/u" | tr '\n' ' ')"
+            step 'echo fits > new && cat new'
+            step 'cat small'
+            "#,
+        };
+        let run = run(&sandbox, &scenario, form);
+        assert!(
+            run.output.success(),
+            "{form} failed the scenario: {}",
+            run.output
+        );
+        seen.push((form, run.text().to_string()));
+        drop(quota);
+    }
+    for (form, text) in &seen {
+        assert!(
+            text.matches("Disk quota exceeded").count() >= 2,
+            "{form}: EDQUOT not reported for both the write and the copy-up: {text}"
+        );
+        assert!(
+            text.contains("big-intact"),
+            "{form}: a failed copy-up changed big: {text}"
+        );
+        assert!(
+            text.contains("fits\nrc=0"),
+            "{form}: no write after the quota was freed: {text}"
+        );
+        assert!(
+            text.contains("small\nrc=0"),
+            "{form}: the overlay did not survive: {text}"
+        );
+    }
+    // The same error at the same steps, the same exit codes, the same upper (only
+    // `new`: no partial big, no temporary file) and the same merged tree. The wording
+    // of a tool's message may differ (an error at write or at close), the errno not.
+    let (kernel, burrow) = (quota_summary(&seen[0].1), quota_summary(&seen[1].1));
+    assert_eq!(
+        kernel,
+        burrow,
+        "burrow differs from the kernel overlay:\n{}",
+        fs_support::diff(&kernel, &burrow)
+    );
+}
+
+/// A scenario's output with each step's messages reduced to whether they name EDQUOT.
+fn quota_summary(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_step = false;
+    for line in text.lines() {
+        if line.starts_with("$ ") {
+            in_step = true;
+        } else if line.starts_with("rc=") {
+            in_step = false;
+        } else if in_step {
+            if line.contains("Disk quota exceeded") {
+                out.push_str("EDQUOT\n");
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
 fn unreadable_lower_files_give_eacces_like_the_kernel_and_the_server_survives() {
     let sandbox = Sandbox::new("fs-eacces");
     if !sandbox.user().drop_privileges {
