@@ -21,6 +21,8 @@ pub mod auth;
 pub mod helper;
 mod pull;
 mod push;
+mod sources;
+mod upload;
 
 pub use auth::{Challenge, Credential, Credentials};
 pub(crate) use pull::now;
@@ -158,6 +160,8 @@ pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
     File(PathBuf, u64),
+    /// `len` bytes of a file from `offset` (a chunk of a chunked upload).
+    FileRange(PathBuf, u64, u64),
 }
 
 #[derive(Default)]
@@ -409,6 +413,23 @@ impl Client {
                 request
                     .set("Content-Length", &size.to_string())
                     .send(std::io::BufReader::with_capacity(256 << 10, file))
+            }
+            Body::FileRange(path, offset, len) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = std::fs::File::open(path).map_err(|e| RegistryError::Transport {
+                    action: format!("read {} to upload to", path.display()),
+                    url: url.to_string(),
+                    message: e.to_string(),
+                })?;
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| RegistryError::Transport {
+                        action: format!("seek in {} to upload to", path.display()),
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                request.set("Content-Length", &len.to_string()).send(
+                    std::io::BufReader::with_capacity(256 << 10, file.take(*len)),
+                )
             }
         };
         let inner = match result {

@@ -25,8 +25,11 @@ struct Lines {
 impl Progress for Lines {
     fn event(&self, event: ProgressEvent) {
         let line = match &event {
-            ProgressEvent::Exists { digest } => Some((digest, "Layer already exists")),
-            ProgressEvent::Finished { digest } => Some((digest, "Pushed")),
+            ProgressEvent::Exists { digest } => Some((digest, "Layer already exists".to_string())),
+            ProgressEvent::Finished { digest } => Some((digest, "Pushed".to_string())),
+            ProgressEvent::Mounted { digest, from } => {
+                Some((digest, format!("Mounted from {from}")))
+            }
             _ => None,
         };
         let Some((digest, text)) = line else {
