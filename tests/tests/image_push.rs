@@ -1,0 +1,128 @@
+//! Push against a real registry (Debian's `docker-registry`), library-level: a layer
+//! above the chunk threshold goes up in `PATCH` chunks (one progress step per chunk),
+//! and a blob known to be in another repository of the registry is mounted from it
+//! instead of being sent. Both pushes read back by a fresh store blob for blob.
+
+mod image_support;
+
+use burrow_image::manifest::Compression;
+use burrow_image::progress::ProgressEvent;
+use burrow_image::registry;
+use burrow_image::testing::{LayerBuilder, TestImage};
+use burrow_image::{Digest, Platform};
+use burrow_tests::Sandbox;
+use image_support::*;
+
+/// `len` bytes that do not compress (xorshift), different for each `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Busybox, then a layer of 20 MiB of noise (stored uncompressed: above the 16 MiB
+/// chunk threshold, so three 8 MiB-or-less chunks).
+fn big_image() -> TestImage {
+    let big = LayerBuilder::new()
+        .dir("data", 0o755)
+        .file("data/big", &noise(20 << 20, 7), 0o644)
+        .finish();
+    TestImage::new(
+        vec![(base_layer(), Compression::Gzip), (big, Compression::None)],
+        true,
+    )
+}
+
+#[test]
+fn a_large_layer_goes_up_in_chunks_and_a_known_blob_is_mounted_from_its_repository() {
+    let sandbox = Sandbox::new("image-push-chunks");
+    let registry = Registry::start(&sandbox, "r", None);
+    let image = big_image();
+    let big_blob = Digest::sha256_of(&image.layers[1].0);
+    skopeo_push(&sandbox, &image, &registry, "src/big:1");
+    let first = store(&sandbox, "first");
+    registry::pull(
+        &client(None),
+        &first,
+        &registry.reference("src/big:1"),
+        &Platform::parse("linux/amd64").unwrap(),
+        &burrow_image::testing::TarUnpacker,
+        &burrow_image::progress::Quiet,
+    )
+    .unwrap_or_else(|e| panic!("pull: {e}"));
+    let source = registry.reference("src/big:1").to_string();
+
+    // The pull remembered src/big: every blob is mounted, none sent.
+    let mounted = Events::default();
+    registry::push(
+        &client(None),
+        &first,
+        &source,
+        &registry.reference("mounted/big:1"),
+        &mounted,
+    )
+    .unwrap_or_else(|e| panic!("push with mounts: {e}"));
+    assert_eq!(
+        mounted.count(|e| matches!(e, ProgressEvent::Mounted { from, .. } if from == "src/big")),
+        3,
+        "config and two layers"
+    );
+    assert_eq!(
+        mounted.count(|e| matches!(
+            e,
+            ProgressEvent::Advanced { .. } | ProgressEvent::Finished { .. }
+        )),
+        0
+    );
+
+    // Without the record, everything is sent; the big layer in three chunks.
+    std::fs::remove_dir_all(first.root().join("blob-sources"))
+        .unwrap_or_else(|e| panic!("forget the sources: {e}"));
+    let sent = Events::default();
+    registry::push(
+        &client(None),
+        &first,
+        &source,
+        &registry.reference("sent/big:1"),
+        &sent,
+    )
+    .unwrap_or_else(|e| panic!("push: {e}"));
+    assert_eq!(
+        sent.count(|e| matches!(e, ProgressEvent::Finished { .. })),
+        3
+    );
+    assert_eq!(
+        sent.count(|e| matches!(e, ProgressEvent::Mounted { .. })),
+        0
+    );
+    let steps =
+        sent.count(|e| matches!(e, ProgressEvent::Advanced { digest, .. } if *digest == big_blob));
+    assert_eq!(steps, 3, "20 MiB in 8 MiB chunks");
+    assert!(sent.count(|e| matches!(e, ProgressEvent::Advanced { digest, done, size } if *digest == big_blob && done == size)) == 1);
+
+    for name in ["mounted/big:1", "sent/big:1"] {
+        assert_eq!(
+            skopeo_raw_manifest(&sandbox, &registry, name),
+            image.manifest
+        );
+        let fresh = store(&sandbox, &name.replace(['/', ':'], "-"));
+        let record = registry::pull(
+            &client(None),
+            &fresh,
+            &registry.reference(name),
+            &Platform::parse("linux/amd64").unwrap(),
+            &burrow_image::testing::TarUnpacker,
+            &burrow_image::progress::Quiet,
+        )
+        .unwrap_or_else(|e| panic!("pull {name}: {e}"));
+        assert_eq!(record.manifest, image.manifest_digest());
+        assert_has_blobs(&fresh, &image);
+    }
+}
