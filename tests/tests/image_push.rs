@@ -5,46 +5,17 @@
 
 mod image_support;
 
-use burrow_image::manifest::Compression;
 use burrow_image::progress::ProgressEvent;
 use burrow_image::registry;
-use burrow_image::testing::{LayerBuilder, TestImage};
 use burrow_image::{Digest, Platform};
 use burrow_tests::Sandbox;
 use image_support::*;
-
-/// `len` bytes that do not compress (xorshift), different for each `seed`.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Busybox, then a layer of 20 MiB of noise (stored uncompressed: above the 16 MiB
-/// chunk threshold, so three 8 MiB-or-less chunks).
-fn big_image() -> TestImage {
-    let big = LayerBuilder::new()
-        .dir("data", 0o755)
-        .file("data/big", &noise(20 << 20, 7), 0o644)
-        .finish();
-    TestImage::new(
-        vec![(base_layer(), Compression::Gzip), (big, Compression::None)],
-        true,
-    )
-}
 
 #[test]
 fn a_large_layer_goes_up_in_chunks_and_a_known_blob_is_mounted_from_its_repository() {
     let sandbox = Sandbox::new("image-push-chunks");
     let registry = Registry::start(&sandbox, "r", None);
-    let image = big_image();
+    let image = big::big_image();
     let big_blob = Digest::sha256_of(&image.layers[1].0);
     skopeo_push(&sandbox, &image, &registry, "src/big:1");
     let first = store(&sandbox, "first");

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod big;
 pub mod fake;
 
 use std::io::{Read, Write};
