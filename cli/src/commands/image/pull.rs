@@ -44,9 +44,12 @@ impl Layers {
     }
 }
 
+/// A status and, for a transfer, its (done, total) bytes.
+type Step = (&'static str, Option<(u64, u64)>);
+
 impl Progress for Layers {
     fn event(&self, event: ProgressEvent) {
-        let (digest, steps): (&Digest, &[(&str, Option<(u64, u64)>)]) = match &event {
+        let (digest, steps): (&Digest, &[Step]) = match &event {
             ProgressEvent::Resolved { .. } => {
                 self.resolved.store(true, Ordering::Relaxed);
                 return;
@@ -59,7 +62,7 @@ impl Progress for Layers {
             ProgressEvent::Advanced { digest, done, size } => {
                 if !self.is_config(digest) {
                     self.display
-                        .update(&digest.short(), "Downloading", Some((*done, *size)));
+                        .update(digest.short(), "Downloading", Some((*done, *size)));
                 }
                 return;
             }
@@ -76,7 +79,7 @@ impl Progress for Layers {
             return;
         }
         for (status, bytes) in steps {
-            self.display.update(&digest.short(), status, *bytes);
+            self.display.update(digest.short(), status, *bytes);
         }
     }
 }

@@ -42,7 +42,7 @@ impl Progress for Layers {
             _ => return,
         };
         if *digest != self.config {
-            self.display.update(&digest.short(), &status, bytes);
+            self.display.update(digest.short(), &status, bytes);
         }
     }
 }
