@@ -1,5 +1,5 @@
 //! Push against a real registry (Debian's `docker-registry`), library-level: a layer
-//! above the chunk threshold goes up in `PATCH` chunks (one progress step per chunk),
+//! above the chunk threshold goes up in `PATCH` chunks with byte progress,
 //! and a blob known to be in another repository of the registry is mounted from it
 //! instead of being sent. Both pushes read back by a fresh store blob for blob.
 
@@ -73,10 +73,16 @@ fn a_large_layer_goes_up_in_chunks_and_a_known_blob_is_mounted_from_its_reposito
         sent.count(|e| matches!(e, ProgressEvent::Mounted { .. })),
         0
     );
+    // Byte counts as the chunks go out (the path is chunked for any blob above the
+    // threshold: see the chunk unit test), ending at the full size exactly once.
     let steps =
         sent.count(|e| matches!(e, ProgressEvent::Advanced { digest, .. } if *digest == big_blob));
-    assert_eq!(steps, 3, "20 MiB in 8 MiB chunks");
-    assert!(sent.count(|e| matches!(e, ProgressEvent::Advanced { digest, done, size } if *digest == big_blob && done == size)) == 1);
+    assert!(steps >= 3, "{steps} progress steps for 20 MiB");
+    let ends = sent.count(|e| {
+        matches!(e, ProgressEvent::Advanced { digest, done, size }
+            if *digest == big_blob && done == size)
+    });
+    assert_eq!(ends, 1);
 
     for name in ["mounted/big:1", "sent/big:1"] {
         assert_eq!(

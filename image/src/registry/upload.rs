@@ -13,9 +13,10 @@
 //! LOCATION?digest=` (monolithic). A larger one goes as `PATCH` requests of
 //! [`CHUNK_SIZE`] bytes, each with `Content-Range: START-END` (inclusive), each to the
 //! `Location` the previous answer gave, then an empty `PUT LOCATION?digest=` closes
-//! it. Chunks keep each request short, so a proxy's body limit or a dropped
-//! connection costs one chunk's worth of progress reporting rather than a silent
-//! multi-gigabyte request, and progress advances as each chunk is acknowledged.
+//! it. Chunks keep each request short, within the body limits of proxies in front of
+//! registries. Progress reports the bytes sent as they go out (every 256 KiB).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Access, Body, Client, RegistryError, Response, Scope};
 use crate::digest::Digest;
@@ -101,13 +102,25 @@ pub(crate) fn send(
     let size = store.blob_size(digest)?;
     let path = store.blob_path(digest);
     let mut location = location;
+    // Byte counts as they go out, at most one event per 256 KiB, and the end.
+    let last = AtomicU64::new(0);
+    let report = |done: u64| {
+        if done == size || done >= last.load(Ordering::Relaxed) + (256 << 10) {
+            last.store(done, Ordering::Relaxed);
+            progress.event(ProgressEvent::Advanced {
+                digest: digest.clone(),
+                done,
+                size,
+            });
+        }
+    };
+    let whole = |sent: u64| report(sent);
     let body = if size <= CHUNK_THRESHOLD {
-        Body::File(path, size)
+        Body::FileRange(path, 0, size, Some(&whole))
     } else {
-        let mut offset = 0;
-        while offset < size {
-            let len = CHUNK_SIZE.min(size - offset);
+        for (offset, len) in chunks(size) {
             let range = format!("{offset}-{}", offset + len - 1);
+            let chunk = |sent: u64| report(offset + sent);
             let answer = client.send(
                 &scope,
                 "PATCH",
@@ -116,7 +129,7 @@ pub(crate) fn send(
                     ("Content-Type", "application/octet-stream"),
                     ("Content-Range", &range),
                 ],
-                &Body::FileRange(path.clone(), offset, len),
+                &Body::FileRange(path.clone(), offset, len, Some(&chunk)),
             )?;
             if answer.status != 202 {
                 return Err(status_error(
@@ -125,12 +138,6 @@ pub(crate) fn send(
                 ));
             }
             location = self::location(&answer, "upload a chunk")?;
-            offset += len;
-            progress.event(ProgressEvent::Advanced {
-                digest: digest.clone(),
-                done: offset,
-                size,
-            });
         }
         Body::Empty
     };
@@ -145,6 +152,13 @@ pub(crate) fn send(
         return Err(status_error(&format!("upload blob {digest} to"), put));
     }
     Ok(())
+}
+
+/// The (offset, length) of each chunk of a chunked upload of `size` bytes.
+fn chunks(size: u64) -> impl Iterator<Item = (u64, u64)> {
+    (0..size)
+        .step_by(CHUNK_SIZE as usize)
+        .map(move |offset| (offset, CHUNK_SIZE.min(size - offset)))
 }
 
 fn status_error(action: &str, response: Response) -> RegistryError {
@@ -183,7 +197,24 @@ fn absolute_location(request_url: &str, location: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::absolute_location;
+    use super::{absolute_location, chunks, CHUNK_SIZE, CHUNK_THRESHOLD};
+
+    #[test]
+    fn large_blobs_split_into_chunks_that_cover_them_exactly() {
+        let size = 20 << 20;
+        assert!(size > CHUNK_THRESHOLD);
+        let all: Vec<(u64, u64)> = chunks(size).collect();
+        assert_eq!(
+            all,
+            [
+                (0, CHUNK_SIZE),
+                (CHUNK_SIZE, CHUNK_SIZE),
+                (2 * CHUNK_SIZE, 4 << 20)
+            ]
+        );
+        assert_eq!(chunks(2 * CHUNK_SIZE).count(), 2);
+        assert_eq!(chunks(1).collect::<Vec<_>>(), [(0, 1)]);
+    }
 
     #[test]
     fn upload_locations_resolve_against_the_origin() {
