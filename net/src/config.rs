@@ -59,6 +59,8 @@ pub struct NetConfig {
     /// Subnets never forwarded to the host (the engine's user-defined networks):
     /// flows to them are refused inside the stack.
     pub refused_subnets: Vec<(Ipv4Addr, u8)>,
+    /// The same for IPv6.
+    pub refused_subnets6: Vec<(Ipv6Addr, u8)>,
     /// Ports published on the host.
     pub publish: Vec<PortMapping>,
     pub limits: Limits,
@@ -121,6 +123,7 @@ impl Default for NetConfig {
             switch: None,
             internal: false,
             refused_subnets: Vec::new(),
+            refused_subnets6: Vec::new(),
             publish: Vec::new(),
             limits: Limits::default(),
         }
@@ -138,6 +141,14 @@ impl NetConfig {
     pub fn is_refused(&self, addr: Ipv4Addr) -> bool {
         self.refused_subnets.iter().any(|(base, len)| {
             u32::from(addr) & prefix_mask(*len) == u32::from(*base) & prefix_mask(*len)
+        })
+    }
+
+    /// Whether `addr` is in one of `refused_subnets6`.
+    pub fn is_refused6(&self, addr: Ipv6Addr) -> bool {
+        self.refused_subnets6.iter().any(|(base, len)| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+            u128::from(addr) & mask == u128::from(*base) & mask
         })
     }
 

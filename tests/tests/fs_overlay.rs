@@ -342,6 +342,91 @@ print(libc.renameat2(-100, b\"dir\", -100, b\"var/cache\", 2), ctypes.get_errno(
     assert!(text.contains("deep\n2\n"), "{}", seen.output);
 }
 
+/// File operations programs rely on, each on a file from a lower layer (so it
+/// goes through copy-up): shared writable mmap, O_APPEND, O_TRUNC, O_EXCL,
+/// fallocate, flock and POSIX locks between processes, fsync of a directory,
+/// statfs, and file capabilities.
+const FILE_OPS_PY: &str = r#"
+import errno, fcntl, mmap, os, subprocess, sys
+op, path = sys.argv[1], sys.argv[2]
+if op == "mmap":
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    m[0:1] = b"C"
+    m.flush(); m.close(); os.close(fd)
+    print(open(path).read().strip())
+elif op == "append":
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, b"appended\n"); os.close(fd)
+    print(open(path).read().strip().replace("\n", "|"))
+elif op == "trunc":
+    os.close(os.open(path, os.O_WRONLY | os.O_TRUNC))
+    print(os.stat(path).st_size)
+elif op == "excl":
+    try:
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        print("created")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+elif op == "fallocate":
+    fd = os.open(path, os.O_RDWR)
+    os.posix_fallocate(fd, 0, 1 << 20); os.close(fd)
+    st = os.stat(path)
+    print(st.st_size, st.st_blocks * 512 >= 1 << 20, open(path).read(4).strip())
+elif op in ("flock", "lockf"):
+    fd = os.open(path, os.O_RDWR)
+    take = (lambda f, how: fcntl.flock(f, how)) if op == "flock" else (lambda f, how: fcntl.lockf(f, how))
+    take(fd, fcntl.LOCK_EX)
+    probe = "import fcntl,os,sys\nfd=os.open(sys.argv[2],os.O_RDWR)\ntry:\n (fcntl.flock if sys.argv[1]=='flock' else fcntl.lockf)(fd, fcntl.LOCK_EX|fcntl.LOCK_NB); print('got')\nexcept OSError as e: print('busy')\n"
+    print(subprocess.run([sys.executable, "-c", probe, op, path], capture_output=True, text=True).stdout.strip())
+    take(fd, fcntl.LOCK_UN)
+    print(subprocess.run([sys.executable, "-c", probe, op, path], capture_output=True, text=True).stdout.strip())
+elif op == "fsyncdir":
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(fd); os.close(fd); print("synced")
+elif op == "statfs":
+    st = os.statvfs(path)
+    print(st.f_namemax, st.f_bsize > 0, st.f_blocks > 0, st.f_bavail <= st.f_blocks)
+elif op == "fcaps":
+    # VFS_CAP_REVISION_2, effective, permitted CAP_NET_BIND_SERVICE (bit 10).
+    caps = (0x02000001).to_bytes(4, "little") + (1 << 10).to_bytes(4, "little") + bytes(12)
+    os.setxattr(path, "security.capability", caps)
+    back = os.getxattr(path, "security.capability")
+    print(back[:8].hex(), len(back))
+"#;
+
+#[test]
+fn file_operations_programs_rely_on_match_the_kernel() {
+    let sandbox = Sandbox::new("fs-fileops");
+    let ops = format!(
+        r#"
+        cat > "$base/ops.py" <<'PYEOF'
+{FILE_OPS_PY}
+PYEOF
+        step "python3 ../ops.py mmap etc/c"
+        step "python3 ../ops.py append var/cache/apt/pkg"
+        step "python3 ../ops.py trunc etc/a"
+        step "python3 ../ops.py excl dir/sub/f"
+        step "python3 ../ops.py excl dir/sub/new"
+        step "python3 ../ops.py fallocate dir/sub/f"
+        step "python3 ../ops.py flock opaque/fresh"
+        step "python3 ../ops.py lockf var/cache/apt/pkg"
+        step "python3 ../ops.py fsyncdir dir/sub"
+        step "python3 ../ops.py statfs ."
+        step "python3 ../ops.py fcaps usr/bin/tool; stat -c %a usr/bin/tool"
+        "#
+    );
+    assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "fileops",
+            layers: BASE_LAYERS,
+            ops: &ops,
+        },
+    );
+}
+
 #[test]
 fn hard_links_stay_one_file_after_copy_up() {
     // The kernel without index=on breaks a lower hard link on copy-up; burrow keeps

@@ -6,6 +6,7 @@
 //! always, then the hosts (`host[:port]`, comma or space separated) of
 //! `BURROW_INSECURE_REGISTRIES`, then the `insecure-registries` list of
 //! `$XDG_CONFIG_HOME/burrow/registries.json` (`{"insecure-registries": ["h:5000"]}`).
+//! The same file lists registry mirrors (see [`super::mirrors`]).
 //! Credentials live in `$XDG_CONFIG_HOME/burrow/auth.json` (mode 0600, Docker's
 //! `auths` shape) and are also read from `~/.docker/config.json`; either file's
 //! `credsStore`/`credHelpers` send them through Docker credential helpers instead.
@@ -35,9 +36,19 @@ impl Default for RegistrySettings {
 
 /// A client with the user's credentials and insecure registries.
 pub fn client(settings: &RegistrySettings) -> Result<Client> {
+    client_with_insecure(settings, &[])
+}
+
+/// [`client`], with `extra` hosts (plain-HTTP mirrors) counted as insecure too.
+pub(crate) fn client_with_insecure(
+    settings: &RegistrySettings,
+    extra: &[String],
+) -> Result<Client> {
+    let mut insecure_registries = insecure_registries()?;
+    insecure_registries.extend(extra.iter().cloned());
     Ok(Client::new(RegistryOptions {
         tls_verify: settings.tls_verify,
-        insecure_registries: insecure_registries()?,
+        insecure_registries,
         credentials: Credentials::from_env(),
         ..RegistryOptions::default()
     }))
@@ -102,7 +113,7 @@ fn parse_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn config_file() -> Option<PathBuf> {
+pub(crate) fn config_file() -> Option<PathBuf> {
     let config = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;

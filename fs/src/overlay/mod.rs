@@ -82,7 +82,7 @@ use thiserror::Error;
 
 use crate::idmap::IdShift;
 
-pub use self::core::ORIGIN_XATTR;
+pub use self::core::{is_private_xattr, ORIGIN_XATTR};
 pub use self::errno::Errno;
 pub use self::whiteout::OPAQUE as OPAQUE_MARKER;
 

@@ -30,11 +30,13 @@ mod images;
 mod layers;
 mod lock;
 mod prune;
+mod undo;
 
 pub use images::{ImageRecord, RemoveOutcome};
 pub use layers::LayerRecord;
 pub use lock::FileLock;
 pub use prune::{PruneOptions, PruneReport};
+pub use undo::{StoreMark, Undone};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};

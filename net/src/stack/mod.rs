@@ -453,7 +453,7 @@ fn socket_addr(endpoint: IpEndpoint) -> SocketAddr {
 }
 
 /// Seed for smoltcp's initial sequence numbers.
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
