@@ -25,6 +25,8 @@ pub mod certs;
 pub mod helper;
 mod pull;
 mod push;
+mod sources;
+mod upload;
 
 pub use auth::{Challenge, Credential, Credentials};
 pub(crate) use pull::now;
@@ -164,7 +166,27 @@ pub(crate) struct Scope<'a> {
 pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(PathBuf, u64),
+    /// `len` bytes of a file from `offset` (a blob upload, or a chunk of one); the
+    /// callback, if any, hears the bytes of the range sent so far as they go.
+    FileRange(PathBuf, u64, u64, Option<&'a (dyn Fn(u64) + Sync)>),
+}
+
+/// A reader that reports how many bytes went through it.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    report: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.done += n as u64;
+            (self.report)(self.done);
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Default)]
@@ -449,15 +471,29 @@ impl Client {
         let result = match body {
             Body::Empty => request.call(),
             Body::Bytes(bytes) => request.send_bytes(bytes),
-            Body::File(path, size) => {
-                let file = std::fs::File::open(path).map_err(|e| RegistryError::Transport {
+            Body::FileRange(path, offset, len, report) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = std::fs::File::open(path).map_err(|e| RegistryError::Transport {
                     action: format!("read {} to upload to", path.display()),
                     url: url.to_string(),
                     message: e.to_string(),
                 })?;
-                request
-                    .set("Content-Length", &size.to_string())
-                    .send(std::io::BufReader::with_capacity(256 << 10, file))
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| RegistryError::Transport {
+                        action: format!("seek in {} to upload to", path.display()),
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                let reader = std::io::BufReader::with_capacity(256 << 10, file.take(*len));
+                let request = request.set("Content-Length", &len.to_string());
+                match report {
+                    Some(report) => request.send(Counting {
+                        inner: reader,
+                        done: 0,
+                        report: *report,
+                    }),
+                    None => request.send(reader),
+                }
             }
         };
         let inner = match result {

@@ -264,6 +264,7 @@ fn ensure_blob(
     loop {
         match download(client, store, host, repository, blob, progress) {
             Ok(()) => {
+                super::sources::remember(store, &blob.digest, host, repository);
                 progress.event(ProgressEvent::Finished {
                     digest: blob.digest.clone(),
                 });

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod big;
 pub mod cli_env;
 pub mod fake;
 
