@@ -16,9 +16,7 @@ use crate::digest::Digest;
 use crate::store::Store;
 
 fn record_path(store: &Store, digest: &Digest) -> PathBuf {
-    let text = digest.to_string();
-    let (algorithm, hex) = text.split_once(':').unwrap_or(("sha256", text.as_str()));
-    store.root().join("blob-sources").join(algorithm).join(hex)
+    store.blob_sources_path(digest)
 }
 
 /// Notes that `digest` is in `host/repository`. Failures are ignored: the record is a
@@ -75,5 +73,12 @@ mod tests {
         assert_eq!(sources(&store, &digest, "h:5000"), ["a/b", "c"]);
         assert_eq!(sources(&store, &digest, "other:1"), ["x"]);
         assert!(sources(&store, &digest, "h").is_empty());
+        // The record goes with the blob.
+        let unused = store.mark().unwrap();
+        let other = store.put_blob(b"other").unwrap();
+        remember(&store, &other, "h:5000", "a/b");
+        store.undo_since(&unused).unwrap();
+        assert!(!record_path(&store, &other).exists());
+        assert!(record_path(&store, &digest).exists());
     }
 }

@@ -58,8 +58,7 @@ impl Store {
             if mark.blobs.contains(&blob) || used_blobs.contains(&blob) {
                 continue;
             }
-            let path = self.blob_path(&blob);
-            std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            self.remove_blob(&blob)?;
             blobs += 1;
         }
         let mut layers = 0;
