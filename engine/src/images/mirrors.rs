@@ -17,10 +17,9 @@
 //! image is recorded under its own name, whichever source served it; manifests and
 //! blobs are verified by digest as always, so a mirror cannot change what is pulled.
 
-use std::path::Path;
-
-use super::registry::{config_file, login_host};
-use crate::error::{EngineError, Result};
+use super::registries_file::{self, RegistriesFile};
+use super::registry::login_host;
+use crate::error::Result;
 
 /// One mirror: the host to fetch from, and whether it speaks plain HTTP.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,32 +31,12 @@ pub struct Mirror {
 /// The mirrors configured for the registry `domain` (`docker.io`, `host:port`), in
 /// order.
 pub fn mirrors_for(domain: &str) -> Result<Vec<Mirror>> {
-    match config_file() {
-        Some(path) => read_mirrors(&path, domain),
-        None => Ok(Vec::new()),
-    }
+    Ok(configured(&registries_file::load()?, domain))
 }
 
-fn read_mirrors(path: &Path, domain: &str) -> Result<Vec<Mirror>> {
-    #[derive(serde::Deserialize)]
-    struct Config {
-        #[serde(default, rename = "registry-mirrors")]
-        docker_hub: Vec<String>,
-        #[serde(default)]
-        mirrors: std::collections::BTreeMap<String, Vec<String>>,
-    }
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(EngineError::Other(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let config: Config = serde_json::from_slice(&bytes)
-        .map_err(|e| EngineError::Other(format!("invalid {}: {e}", path.display())))?;
+/// The mirrors `config` lists for `domain`, in order, without duplicates or
+/// the registry itself.
+fn configured(config: &RegistriesFile, domain: &str) -> Vec<Mirror> {
     let domain = login_host(Some(domain));
     let mut listed: Vec<&String> = config
         .mirrors
@@ -66,7 +45,7 @@ fn read_mirrors(path: &Path, domain: &str) -> Result<Vec<Mirror>> {
         .flat_map(|(_, mirrors)| mirrors)
         .collect();
     if domain == "docker.io" {
-        listed.extend(&config.docker_hub);
+        listed.extend(&config.docker_hub_mirrors);
     }
     let mut out: Vec<Mirror> = Vec::new();
     for entry in listed {
@@ -81,12 +60,17 @@ fn read_mirrors(path: &Path, domain: &str) -> Result<Vec<Mirror>> {
             out.push(mirror);
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn read_mirrors(path: &Path, domain: &str) -> Result<Vec<Mirror>> {
+        Ok(configured(&registries_file::read(path)?, domain))
+    }
 
     #[test]
     fn mirrors_are_listed_per_registry_and_dockers_key_serves_docker_hub() {

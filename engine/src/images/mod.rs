@@ -14,6 +14,7 @@ mod commit;
 mod config;
 mod mirrors;
 mod platform_check;
+mod registries_file;
 mod registry;
 mod rootfs;
 mod space;
