@@ -1,6 +1,7 @@
 //! The `burrow` binary. Invoked as `burrow-oci` it is the runc-compatible
 //! runtime (`burrow oci …`), so podman, containerd and CRI-O can drive it; invoked
-//! as `burrow-overlay` it is the overlay filesystem with fuse-overlayfs's command line.
+//! as `burrow-overlay` it is the overlay filesystem with fuse-overlayfs's command line;
+//! as `burrow-slirp` it is the network stack with slirp4netns's command line.
 
 mod commands;
 mod config;
@@ -21,6 +22,8 @@ fn main() {
         commands::oci::main(args)
     } else if invoked_as == "burrow-overlay" {
         commands::overlay::main(args)
+    } else if invoked_as == "burrow-slirp" {
+        commands::slirp::main(args)
     } else if args.get(1).is_some_and(|a| a == "oci") {
         // runc's command line verbatim: its flags must not meet burrow's own.
         let mut argv = vec![std::ffi::OsString::from("burrow oci")];

@@ -28,6 +28,13 @@ pub enum EngineError {
     /// Docker's wording, so scripts that grep for it keep working.
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    /// Docker's wording: the name is here, but for another platform than `--platform`.
+    #[error("image with reference {name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    WrongPlatform {
+        name: String,
+        wanted: String,
+        actual: String,
+    },
     #[error(transparent)]
     Image(Box<burrow_image::Error>),
     #[error("conflict: unable to {action} {image} ({reason})")]

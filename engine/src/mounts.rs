@@ -216,6 +216,13 @@ pub fn parse_mount_flag(spec: &str) -> Result<MountSpec, MountError> {
             "target" | "dst" | "destination" => mount.target = needs_value()?.into(),
             "readonly" | "ro" => mount.readonly = parse_bool(&key, value).map_err(invalid)?,
             "consistency" => {}
+            // Podman's `U=true` (also spelled `chown`): the `-v …:U` id shift.
+            "u" | "chown" => {
+                if kind == MountKind::Tmpfs {
+                    return Err(invalid(format!("cannot mix \"{key}\" with type=tmpfs")));
+                }
+                mount.shift_ids = parse_bool(&key, value).map_err(invalid)?;
+            }
             "bind-propagation" => {
                 applies(MountKind::Bind)?;
                 let p = needs_value()?;
@@ -464,6 +471,20 @@ mod tests {
         assert!(parse_mount_flag("type=volume,src=v").is_err());
         assert!(parse_mount_flag("type=tmpfs,target=/x,volume-nocopy").is_err());
         assert!(parse_mount_flag("type=bind,src=/a,target=/x,bogus=1").is_err());
+        for shifted in [
+            "type=bind,src=/a,dst=/x,U=true",
+            "src=vol1,dst=/x,chown",
+            "src=vol1,dst=/x,U",
+        ] {
+            assert!(parse_mount_flag(shifted).unwrap().shift_ids, "{shifted}");
+        }
+        assert!(
+            !parse_mount_flag("src=vol1,dst=/x,U=false")
+                .unwrap()
+                .shift_ids
+        );
+        assert!(parse_mount_flag("type=tmpfs,dst=/x,U=true").is_err());
+        assert!(parse_mount_flag("src=vol1,dst=/x,U=maybe").is_err());
     }
 
     #[test]

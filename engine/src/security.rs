@@ -15,68 +15,6 @@ use burrow_runtime::spec::oci::{
 use crate::error::{EngineError, Result};
 use crate::record::RunConfig;
 
-/// The syscalls Docker's default profile refuses a container without extra
-/// capabilities (its documented "significant syscalls blocked"), with EPERM.
-const BLOCKED: &[&str] = &[
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "create_module",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_kernel_syms",
-    "get_mempolicy",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mbind",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "move_pages",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
-    "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "ptrace",
-    "query_module",
-    "quotactl",
-    "quotactl_fd",
-    "reboot",
-    "request_key",
-    "set_mempolicy",
-    "setns",
-    "settimeofday",
-    "stime",
-    "swapoff",
-    "swapon",
-    "sysfs",
-    "_sysctl",
-    "umount",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "ustat",
-    "vm86",
-    "vm86old",
-];
-
 /// `clone` flags that make namespaces, refused as Docker's profile does.
 const NAMESPACE_FLAGS: &[u64] = &[
     0x0002_0000, // CLONE_NEWNS
@@ -145,7 +83,7 @@ pub fn default_seccomp() -> Result<LinuxSeccomp> {
             .build()
             .map_err(|e| EngineError::Other(format!("seccomp profile: {e}")))
     };
-    let mut syscalls = vec![errno(libc::EPERM, BLOCKED)?];
+    let mut syscalls = vec![errno(libc::EPERM, burrow_runtime::seccomp::DOCKER_BLOCKED)?];
     for flag in NAMESPACE_FLAGS {
         let arg = LinuxSeccompArgBuilder::default()
             .index(0usize)

@@ -6,6 +6,7 @@
 //! - [`idmap`]: id shifting (what owners a FUSE server shows and stores).
 //! - [`overlay`]: the FUSE overlay that merges read-only layers and a writable upper
 //!   directory into a container's root filesystem.
+//! - [`xattrs`]: which extended attributes of a file a layer archive carries.
 
 pub mod error;
 pub mod idmap;
@@ -13,6 +14,7 @@ pub mod overlay;
 pub mod ownership;
 mod sys;
 pub mod unpack;
+pub mod xattrs;
 
 pub use error::{FsError, Result};
 pub use idmap::{IdMapping, IdShift};

@@ -1,10 +1,11 @@
 //! Small syscall helpers over `rustix` shared by the overlay and the unpacker: xattrs read
 //! into owned buffers, and a sparse-aware file copy.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStringExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, SeekFrom};
 use rustix::io::Errno;
@@ -27,6 +28,48 @@ pub fn llistxattr<P: rustix::path::Arg + Copy>(path: P) -> io::Result<Vec<OsStri
     )?
     .unwrap_or_default();
     Ok(split_names(&raw))
+}
+
+/// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW)` into `buf`: the attribute names of
+/// `name` in the directory `dir`, resolved as one path component. `None` where the
+/// kernel has no such call (before Linux 6.13): the caller falls back to a path.
+pub fn listxattr_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    buf: &mut [u8],
+) -> Option<io::Result<usize>> {
+    /// Set once the kernel answered ENOSYS: no further tries.
+    static MISSING: AtomicBool = AtomicBool::new(false);
+    // The syscall number is the same on every architecture (the unified table).
+    const SYS_LISTXATTRAT: libc::c_long = 465;
+    if MISSING.load(Ordering::Relaxed) {
+        return None;
+    }
+    let name = match CString::new(name.as_bytes()) {
+        Ok(name) => name,
+        Err(_) => return Some(Err(io::Error::from(Errno::INVAL))),
+    };
+    // SAFETY: `name` is a NUL-terminated string and `buf` a writable buffer of the
+    // length passed, both alive across the call; `dir` is an open descriptor.
+    let len = unsafe {
+        libc::syscall(
+            SYS_LISTXATTRAT,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if len >= 0 {
+        return Some(Ok(len as usize));
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::ENOSYS) {
+        MISSING.store(true, Ordering::Relaxed);
+        return None;
+    }
+    Some(Err(error))
 }
 
 fn split_names(raw: &[u8]) -> Vec<OsString> {

@@ -33,6 +33,11 @@ pub enum ProgressEvent {
         attempt: u32,
         error: String,
     },
+    /// A push mounted the blob from another repository of the same registry.
+    Mounted {
+        digest: Digest,
+        from: String,
+    },
     /// Transfer complete and verified.
     Finished {
         digest: Digest,

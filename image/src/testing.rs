@@ -336,6 +336,21 @@ impl TestImage {
         }
     }
 
+    /// The same image with `architecture` in its config (and the manifest pointing at
+    /// that config): a fake image of another platform, for tests that never run it.
+    pub fn with_architecture(mut self, architecture: &str) -> TestImage {
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&self.config).unwrap_or_else(|e| panic!("config: {e}"));
+        config["architecture"] = architecture.into();
+        self.config = serde_json::to_vec(&config).unwrap_or_default();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&self.manifest).unwrap_or_else(|e| panic!("manifest: {e}"));
+        manifest["config"]["digest"] = self.config_digest().to_string().into();
+        manifest["config"]["size"] = self.config.len().into();
+        self.manifest = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        self
+    }
+
     pub fn manifest_digest(&self) -> Digest {
         Digest::sha256_of(&self.manifest)
     }

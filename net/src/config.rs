@@ -59,6 +59,8 @@ pub struct NetConfig {
     /// Subnets never forwarded to the host (the engine's user-defined networks):
     /// flows to them are refused inside the stack.
     pub refused_subnets: Vec<(Ipv4Addr, u8)>,
+    /// The same for IPv6.
+    pub refused_subnets6: Vec<(Ipv6Addr, u8)>,
     /// Ports published on the host.
     pub publish: Vec<PortMapping>,
     pub limits: Limits,
@@ -77,8 +79,16 @@ pub struct Limits {
     pub max_ping_flows: usize,
     /// A UDP flow with no datagram either way for this long is closed.
     pub udp_idle: Duration,
+    /// ... or for this long while the UDP table is full, so that after a flood of
+    /// datagrams to many destinations new flows open again within seconds, not a minute.
+    pub udp_idle_when_full: Duration,
     /// A host-side connect that has not finished by then is refused to the container.
     pub tcp_connect_timeout: Duration,
+    /// A container that leaves the stack's TCP segments unanswered this long loses the
+    /// connection: a handshake it never completes (a SYN flood from spoofed or
+    /// firewalled sources), or data it never acknowledges. Without it such flows would
+    /// hold their table slots forever and a flood would refuse new connections for good.
+    pub tcp_unresponsive: Duration,
     /// An upstream DNS server that has not answered by then is skipped.
     pub dns_timeout: Duration,
     /// Receive and send buffer of each smoltcp TCP socket, bytes.
@@ -93,7 +103,9 @@ impl Default for Limits {
             max_dns_pending: 256,
             max_ping_flows: 64,
             udp_idle: Duration::from_secs(60),
+            udp_idle_when_full: Duration::from_secs(5),
             tcp_connect_timeout: Duration::from_secs(30),
+            tcp_unresponsive: Duration::from_secs(60),
             dns_timeout: Duration::from_secs(2),
             tcp_buffer: 1024 * 1024,
         }
@@ -121,6 +133,7 @@ impl Default for NetConfig {
             switch: None,
             internal: false,
             refused_subnets: Vec::new(),
+            refused_subnets6: Vec::new(),
             publish: Vec::new(),
             limits: Limits::default(),
         }
@@ -138,6 +151,14 @@ impl NetConfig {
     pub fn is_refused(&self, addr: Ipv4Addr) -> bool {
         self.refused_subnets.iter().any(|(base, len)| {
             u32::from(addr) & prefix_mask(*len) == u32::from(*base) & prefix_mask(*len)
+        })
+    }
+
+    /// Whether `addr` is in one of `refused_subnets6`.
+    pub fn is_refused6(&self, addr: Ipv6Addr) -> bool {
+        self.refused_subnets6.iter().any(|(base, len)| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+            u128::from(addr) & mask == u128::from(*base) & mask
         })
     }
 

@@ -71,20 +71,29 @@ impl TapDevice {
     }
 
     /// Reads one frame from the tap into a buffer (virtio-net header removed). Returns
-    /// None when the tap has nothing to read.
+    /// None when the tap has nothing to read. Datagrams too short to hold the header
+    /// are skipped: answering None for one would stop the stack reading the frames
+    /// behind it until the next wake-up, which may never come.
     pub fn read_frame(&mut self) -> io::Result<Option<RxFrame>> {
         let mut buf = self
             .pool
             .pop()
             .unwrap_or_else(|| vec![0; self.frame_capacity]);
-        match self.tap.recv(&mut buf) {
-            Ok(n) => {
-                let start = self.tap.header_len();
-                if n < start {
-                    self.recycle(buf);
-                    return Ok(None);
-                }
-                Ok(Some(RxFrame { buf, start, end: n }))
+        let start = self.tap.header_len();
+        let read = loop {
+            match self.tap.recv(&mut buf) {
+                // A tap never reads empty; a socket standing in for one is at its end.
+                Ok(0) => break Ok(None),
+                Ok(n) if n < start => continue,
+                Ok(n) => break Ok(Some(n)),
+                Err(e) => break Err(e),
+            }
+        };
+        match read {
+            Ok(Some(n)) => Ok(Some(RxFrame { buf, start, end: n })),
+            Ok(None) => {
+                self.recycle(buf);
+                Ok(None)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.recycle(buf);

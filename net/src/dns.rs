@@ -52,6 +52,11 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
 /// its fixed names, before forwarding. `name` is lower-case, without the trailing dot.
 pub trait NameSource: Send + Sync {
     fn lookup(&self, name: &str) -> Option<Ipv4Addr>;
+
+    /// The name's IPv6 address, on networks with IPv6.
+    fn lookup6(&self, _name: &str) -> Option<std::net::Ipv6Addr> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn NameSource {
@@ -83,6 +88,7 @@ impl NameSource for StaticNames {
 
 const HEADER_LEN: usize = 12;
 const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
 const CLASS_IN: u16 = 1;
 
 /// The first question of a query.
@@ -144,24 +150,34 @@ pub fn parse_query(message: &[u8]) -> Option<Question> {
     })
 }
 
-/// An answer to `query` from the stack itself: an A record for `address` when the
-/// question asks for one, otherwise an empty NOERROR answer (the name exists, with no
-/// record of that type).
-pub fn local_answer(query: &[u8], question: &Question, address: Ipv4Addr) -> Vec<u8> {
+/// An answer to `query` from the stack itself: an A record for `address` or an AAAA
+/// record for `address6` when the question asks for one that is known, otherwise an
+/// empty NOERROR answer (the name exists, with no record of that type).
+pub fn local_answer(
+    query: &[u8],
+    question: &Question,
+    address: Ipv4Addr,
+    address6: Option<std::net::Ipv6Addr>,
+) -> Vec<u8> {
     let mut reply = query[..question.end].to_vec();
     let recursion_desired = reply[2] & 0x01;
     reply[2] = 0x80 | 0x04 | recursion_desired; // QR, AA, RD copied
     reply[3] = 0x80; // RA, RCODE 0
-    let answers: u16 = (question.qtype == TYPE_A && question.qclass == CLASS_IN).into();
+    let record: Option<(u16, Vec<u8>)> = match (question.qtype, question.qclass) {
+        (TYPE_A, CLASS_IN) => Some((TYPE_A, address.octets().to_vec())),
+        (TYPE_AAAA, CLASS_IN) => address6.map(|a| (TYPE_AAAA, a.octets().to_vec())),
+        _ => None,
+    };
+    let answers: u16 = record.is_some().into();
     reply[6..8].copy_from_slice(&answers.to_be_bytes());
     reply[8..12].fill(0); // no authority, no additional records
-    if answers == 1 {
+    if let Some((rtype, data)) = record {
         reply.extend_from_slice(&[0xc0, HEADER_LEN as u8]); // the question's name
-        reply.extend_from_slice(&TYPE_A.to_be_bytes());
+        reply.extend_from_slice(&rtype.to_be_bytes());
         reply.extend_from_slice(&CLASS_IN.to_be_bytes());
         reply.extend_from_slice(&60u32.to_be_bytes());
-        reply.extend_from_slice(&4u16.to_be_bytes());
-        reply.extend_from_slice(&address.octets());
+        reply.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        reply.extend_from_slice(&data);
     }
     reply
 }
@@ -220,14 +236,23 @@ mod tests {
     fn local_answers_carry_the_address() {
         let q = query(9, "web", TYPE_A);
         let question = parse_query(&q).unwrap();
-        let reply = local_answer(&q, &question, Ipv4Addr::new(10, 0, 2, 2));
+        let reply = local_answer(&q, &question, Ipv4Addr::new(10, 0, 2, 2), None);
         assert_eq!(message_id(&reply), Some(9));
         assert_eq!(reply[2] & 0x80, 0x80, "a response");
         assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1);
         assert_eq!(&reply[reply.len() - 4..], &[10, 0, 2, 2]);
         let aaaa = query(9, "web", 28);
-        let reply = local_answer(&aaaa, &parse_query(&aaaa).unwrap(), Ipv4Addr::LOCALHOST);
+        let aaaa_question = parse_query(&aaaa).unwrap();
+        let reply = local_answer(&aaaa, &aaaa_question, Ipv4Addr::LOCALHOST, None);
         assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 0);
+        let v6: std::net::Ipv6Addr = "fd62:7572:a59:300::7".parse().unwrap();
+        let reply = local_answer(&aaaa, &aaaa_question, Ipv4Addr::LOCALHOST, Some(v6));
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1);
+        assert_eq!(&reply[reply.len() - 16..], &v6.octets());
+        assert_eq!(
+            &reply[reply.len() - 26..reply.len() - 24],
+            &TYPE_AAAA.to_be_bytes()
+        );
     }
 
     #[test]
@@ -242,7 +267,7 @@ mod tests {
         #[test]
         fn arbitrary_messages_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             if let Some(question) = parse_query(&bytes) {
-                let _ = local_answer(&bytes, &question, Ipv4Addr::LOCALHOST);
+                let _ = local_answer(&bytes, &question, Ipv4Addr::LOCALHOST, Some(std::net::Ipv6Addr::LOCALHOST));
                 let _ = servfail(&bytes, &question);
             }
             let mut copy = bytes.clone();

@@ -49,15 +49,22 @@ pub fn inspect(bytes: &[u8]) -> Frame {
     match eth.ethertype() {
         EthernetProtocol::Ipv4 => inspect_ipv4(eth.src_addr(), eth.payload()),
         EthernetProtocol::Ipv6 => inspect_ipv6(eth.payload()),
-        EthernetProtocol::Arp => inspect_arp(eth.payload()),
+        EthernetProtocol::Arp => inspect_arp(eth.src_addr(), eth.payload()),
         _ => Frame::Other,
     }
 }
 
-fn inspect_arp(bytes: &[u8]) -> Frame {
+/// An ARP packet whose sender hardware address is not the frame's source is malformed:
+/// the container's kernel never sends one, and letting the interface learn from it would
+/// point the container's own address at a MAC nobody has, cutting its traffic off until
+/// the entry expires (found by `tests/frame_fuzz.rs`).
+fn inspect_arp(src_mac: EthernetAddress, bytes: &[u8]) -> Frame {
     let Ok(arp) = ArpPacket::new_checked(bytes) else {
         return Frame::Malformed;
     };
+    if arp.source_hardware_addr() != src_mac.as_bytes() {
+        return Frame::Malformed;
+    }
     if arp.operation() != ArpOperation::Request {
         return Frame::Other;
     }
@@ -266,6 +273,23 @@ mod tests {
         for len in [0, 5, 13, 14, 20, 33, 40] {
             assert_eq!(inspect(&frame[..len]), Frame::Malformed, "length {len}");
         }
+    }
+
+    #[test]
+    fn arp_lying_about_its_sender_is_malformed() {
+        // The fuzz case: an ARP request whose sender MAC's last byte was changed.
+        let mut arp = vec![0u8; 14 + 28];
+        arp[..6].copy_from_slice(&[0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
+        arp[6..12].copy_from_slice(MAC.as_bytes());
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        arp[22..28].copy_from_slice(MAC.as_bytes());
+        arp[28..32].copy_from_slice(&[10, 0, 2, 100]);
+        arp[38..42].copy_from_slice(&[10, 0, 2, 2]);
+        let target = Ipv4Addr::new(10, 0, 2, 2);
+        assert_eq!(inspect(&arp), Frame::ArpRequest { target });
+        arp[27] = 131;
+        assert_eq!(inspect(&arp), Frame::Malformed);
     }
 
     proptest! {

@@ -24,8 +24,8 @@ pub mod tap;
 pub use config::{Limits, NetConfig};
 pub use dns::{NameSource, StaticNames};
 pub use publish::{parse_publish, BoundPort, PortMapping, Protocol, PublishError};
-pub use stack::{Stack, StackError, StackStats};
-pub use tap::{NamespaceTarget, Tap, TapError};
+pub use stack::{ControlError, PortControl, PortId, Stack, StackError, StackStats};
+pub use tap::{add_default_route, NamespaceTarget, Tap, TapError};
 
 /// Every error the library returns.
 #[derive(Debug, thiserror::Error)]

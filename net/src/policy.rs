@@ -98,6 +98,7 @@ fn decide6(config: &NetConfig, transport: Transport, ip: Ipv6Addr, port: u16) ->
     }
     let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
     if config.in_subnet6(ip)
+        || config.is_refused6(ip)
         || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
@@ -131,6 +132,20 @@ mod tests {
         assert_eq!(
             decide(&config, Transport::Tcp, at([10, 90, 3, 7], 80)),
             Verdict::Forward(at([10, 90, 3, 7], 80))
+        );
+        let member6: SocketAddr = "[fd62:7572:a59:300::7]:80".parse().unwrap();
+        let elsewhere6: SocketAddr = "[2001:db8::7]:80".parse().unwrap();
+        assert_eq!(
+            decide(&config, Transport::Tcp, member6),
+            Verdict::Forward(member6)
+        );
+        config.refused_subnets6 = vec![("fd62:7572::".parse().unwrap(), 32)];
+        for transport in [Transport::Tcp, Transport::Udp, Transport::Icmp] {
+            assert_eq!(decide(&config, transport, member6), Verdict::Refuse);
+        }
+        assert_eq!(
+            decide(&config, Transport::Tcp, elsewhere6),
+            Verdict::Forward(elsewhere6)
         );
     }
 

@@ -36,6 +36,9 @@ pub(crate) struct ChildSetup<'a> {
     pub requests: &'a mut [Request],
     /// Keep the child as a socket factory inside the namespace ([`NsChannel`]).
     pub serve_sockets: bool,
+    /// The device named in `ifreq` exists already: the child only runs the
+    /// requests on it and reports success without an fd.
+    pub existing_device: bool,
 }
 
 /// The forked child kept alive inside the container's namespaces: it opens TCP
@@ -104,6 +107,49 @@ pub(crate) fn create_tap_in_namespaces(
     setup: ChildSetup<'_>,
 ) -> io::Result<Result<(OwnedFd, Option<NsChannel>), ChildFailure>> {
     let serve = setup.serve_sockets;
+    let (parent_end, pid) = fork_child(setup)?;
+    let received = receive_result(parent_end.as_raw_fd());
+    if serve && matches!(received, Ok(Ok(_))) {
+        let channel = NsChannel {
+            channel: parent_end,
+            pid,
+        };
+        return received.map(|r| r.map(|fd| (fd, Some(channel))));
+    }
+    drop(parent_end);
+    reap(pid);
+    received.map(|r| r.map(|fd| (fd, None)))
+}
+
+/// Forks a child that joins the namespaces and runs `setup.requests` on the
+/// existing device named in `setup.ifreq`; waits for it.
+pub(crate) fn configure_device_in_namespaces(
+    mut setup: ChildSetup<'_>,
+) -> io::Result<Result<(), ChildFailure>> {
+    setup.existing_device = true;
+    setup.serve_sockets = false;
+    let (parent_end, pid) = fork_child(setup)?;
+    let mut message = [0i32; 2];
+    // SAFETY: message is 8 writable bytes; the socket is open.
+    let n = unsafe { libc::recv(parent_end.as_raw_fd(), message.as_mut_ptr().cast(), 8, 0) };
+    let received = match n {
+        8 => Ok(match message {
+            [0, 0] => Ok(()),
+            [step, errno] => Err((step, errno)),
+        }),
+        n if n < 0 => Err(io::Error::last_os_error()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the namespace helper died without reporting",
+        )),
+    };
+    reap(pid);
+    received
+}
+
+/// Forks the child of `setup` ([`child_main`]); returns our end of the
+/// socket it reports on, and its pid.
+fn fork_child(setup: ChildSetup<'_>) -> io::Result<(OwnedFd, libc::pid_t)> {
     let mut pair = [0 as RawFd; 2];
     // SAFETY: `pair` is a valid array of two ints for socketpair to fill.
     if unsafe {
@@ -131,20 +177,14 @@ pub(crate) fn create_tap_in_namespaces(
         // SAFETY: we are the forked child; see `child_main`.
         unsafe { child_main(setup, child_end.as_raw_fd()) }
     }
-    drop(child_end);
-    let received = receive_result(parent_end.as_raw_fd());
-    if serve && matches!(received, Ok(Ok(_))) {
-        let channel = NsChannel {
-            channel: parent_end,
-            pid,
-        };
-        return received.map(|r| r.map(|fd| (fd, Some(channel))));
-    }
-    drop(parent_end);
+    Ok((parent_end, pid))
+}
+
+/// Waits for the child `pid` to end.
+fn reap(pid: libc::pid_t) {
     let mut status = 0;
-    // SAFETY: pid is our child; status is a valid int.
+    // SAFETY: pid is our child, reaped only here; status is a valid int.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    received.map(|r| r.map(|fd| (fd, None)))
 }
 
 /// The child after fork: never returns.
@@ -174,15 +214,18 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
         if libc::setns(setup.net_ns.as_raw_fd(), libc::CLONE_NEWNET) < 0 {
             fail(1);
         }
-        let tun = libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
-        );
-        if tun < 0 {
+        let mut ifreq = setup.ifreq;
+        let tun = match setup.existing_device {
+            true => -1,
+            false => libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            ),
+        };
+        if tun < 0 && !setup.existing_device {
             fail(2);
         }
-        let mut ifreq = setup.ifreq;
-        if libc::ioctl(tun, TUNSETIFF, ifreq.as_mut_ptr()) < 0 {
+        if tun >= 0 && libc::ioctl(tun, TUNSETIFF, ifreq.as_mut_ptr()) < 0 {
             fail(3);
         }
         let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
@@ -227,6 +270,11 @@ unsafe fn child_main(setup: ChildSetup<'_>, report_fd: RawFd) -> ! {
                     fail(step);
                 }
             }
+        }
+        if setup.existing_device {
+            let done = [0i32, 0i32];
+            libc::send(report_fd, done.as_ptr().cast(), 8, 0);
+            libc::_exit(0)
         }
         if send_fd(report_fd, tun) < 0 {
             fail(STEP_SEND_FD);

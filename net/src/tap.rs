@@ -88,6 +88,9 @@ pub struct TapConfig {
     /// Keep a helper in the namespace that opens loopback connections there
     /// ([`Tap::namespace`]), for splicing published ports.
     pub keep_namespace_helper: bool,
+    /// Bring `lo` and the device up and set addresses and routes; without it the
+    /// device is only created (slirp4netns without `--configure`).
+    pub configure: bool,
 }
 
 impl TapConfig {
@@ -105,6 +108,7 @@ impl TapConfig {
                 .then_some((config.container_ip6, config.gateway_ip6)),
             vnet_hdr: true,
             keep_namespace_helper: config.splice_loopback,
+            configure: true,
         }
     }
 }
@@ -164,12 +168,16 @@ impl Tap {
                 ));
             }
         }
+        if !config.configure {
+            requests.clear();
+        }
         let setup = sys::ChildSetup {
             user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),
             net_ns: net_ns.as_fd(),
             ifreq: sys::tap_ifreq(&config.name, config.vnet_hdr),
             requests: &mut requests,
             serve_sockets: config.keep_namespace_helper,
+            existing_device: false,
         };
         let (fd, namespace) = match sys::create_tap_in_namespaces(setup).map_err(TapError::Fork)? {
             Ok(created) => created,
@@ -190,6 +198,19 @@ impl Tap {
             mtu: config.mtu,
             namespace,
         })
+    }
+
+    /// A stand-in for a tap device: `fd` must be non-blocking and read and write one
+    /// whole frame per call, as a unix `SOCK_SEQPACKET` socket pair does. Harnesses
+    /// (tests, fuzzers) play the container on the other end; with `vnet_hdr` each frame
+    /// carries a virtio-net header, as from a tap opened with `IFF_VNET_HDR`.
+    pub fn from_frame_socket(fd: OwnedFd, vnet_hdr: bool, mtu: u32) -> Tap {
+        Tap {
+            fd,
+            vnet_hdr,
+            mtu,
+            namespace: None,
+        }
     }
 
     /// The helper inside the container's namespaces, when kept.
@@ -234,6 +255,50 @@ impl AsRawFd for Tap {
 impl AsFd for Tap {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Routes everything not on a connected subnet through `gateway` (and
+/// `gateway6` for IPv6) on the existing interface `name` in `target`'s
+/// namespaces: the default route moving to another interface when the one
+/// that had it goes.
+pub fn add_default_route(
+    target: &NamespaceTarget,
+    name: &str,
+    gateway: Ipv4Addr,
+    gateway6: Option<std::net::Ipv6Addr>,
+) -> Result<(), TapError> {
+    let net_ns = open_namespace(&target.net_ns)?;
+    let user_ns = match &target.user_ns {
+        Some(path) => Some(open_namespace(path)?),
+        None => None,
+    };
+    let mut requests = vec![netlink::default_route(
+        IpAddr::V4(gateway),
+        1,
+        "add the default route",
+    )];
+    if let Some(gateway6) = gateway6 {
+        requests.push(netlink::default_route(
+            IpAddr::V6(gateway6),
+            2,
+            "add the IPv6 default route",
+        ));
+    }
+    let setup = sys::ChildSetup {
+        user_ns: user_ns.as_ref().map(|fd| fd.as_fd()),
+        net_ns: net_ns.as_fd(),
+        ifreq: sys::tap_ifreq(name, false),
+        requests: &mut requests,
+        serve_sockets: false,
+        existing_device: true,
+    };
+    match sys::configure_device_in_namespaces(setup).map_err(TapError::Fork)? {
+        Ok(()) => Ok(()),
+        Err((step, errno)) => Err(TapError::Setup {
+            step: describe_step(step, &requests),
+            error: io::Error::from_raw_os_error(errno),
+        }),
     }
 }
 

@@ -9,7 +9,7 @@
 //!
 //! The checkout (and so the target dir) may not be readable by the test user, so the
 //! binary is copied once per test process into a world-readable temp dir, next to a
-//! `burrow-oci` symlink. Copies left by test processes that no longer run are removed.
+//! `burrow-oci` and a `burrow-slirp` symlink. Copies left by test processes that no longer run are removed.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub struct BurrowBinary {
     pub burrow: PathBuf,
     /// A symlink named `burrow-oci` to the copy.
     pub burrow_oci: PathBuf,
+    /// A symlink named `burrow-slirp` to the copy (slirp4netns's command line).
+    pub burrow_slirp: PathBuf,
 }
 
 /// The binary copy for this test process (built/copied on first use). Panics with the
@@ -161,7 +163,14 @@ fn copy_for_test_user(source: &Path) -> Result<BurrowBinary, String> {
     let burrow_oci = dir.join("burrow-oci");
     std::os::unix::fs::symlink("burrow", &burrow_oci)
         .map_err(|e| fail("cannot create the burrow-oci symlink in", e))?;
-    Ok(BurrowBinary { burrow, burrow_oci })
+    let burrow_slirp = dir.join("burrow-slirp");
+    std::os::unix::fs::symlink("burrow", &burrow_slirp)
+        .map_err(|e| fail("cannot create the burrow-slirp symlink in", e))?;
+    Ok(BurrowBinary {
+        burrow,
+        burrow_oci,
+        burrow_slirp,
+    })
 }
 
 /// Removes `burrow-e2e-bin-<pid>` dirs whose test process is gone.

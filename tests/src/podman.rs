@@ -22,6 +22,8 @@ pub struct Podman<'a> {
     program: PathBuf,
     root: PathBuf,
     runroot: PathBuf,
+    /// The storage flags of every command (`--storage-driver vfs` by default).
+    storage: Vec<String>,
 }
 
 impl<'a> Podman<'a> {
@@ -47,7 +49,30 @@ impl<'a> Podman<'a> {
             program,
             root,
             runroot,
+            storage: vec!["--storage-driver".into(), "vfs".into()],
         }
+    }
+
+    /// Adds lines to the `[engine]` table of the sandbox's containers.conf (e.g.
+    /// `network_cmd_path = "…"`).
+    pub fn add_engine_config(&self, lines: &str) {
+        self.sandbox.write_file(
+            "podman/containers.conf",
+            format!("{CONTAINERS_CONF}{lines}\n"),
+        );
+    }
+
+    /// Like [`Podman::new`], with containers/storage's overlay driver mounting
+    /// through `mount_program` (a fuse-overlayfs-compatible program).
+    pub fn with_mount_program(sandbox: &'a Sandbox, mount_program: &std::path::Path) -> Podman<'a> {
+        let mut podman = Podman::new(sandbox);
+        podman.storage = vec![
+            "--storage-driver".into(),
+            "overlay".into(),
+            "--storage-opt".into(),
+            format!("overlay.mount_program={}", mount_program.display()),
+        ];
+        podman
     }
 
     /// `podman <isolation flags> ARGS…` as the test user.
@@ -65,7 +90,7 @@ impl<'a> Podman<'a> {
             .arg(&self.root)
             .arg("--runroot")
             .arg(&self.runroot)
-            .args(["--storage-driver", "vfs"])
+            .args(&self.storage)
             .args(["--cgroup-manager", "cgroupfs"])
             .args(["--events-backend", "file"])
             .args(args)
@@ -89,5 +114,17 @@ impl<'a> Podman<'a> {
         self.command(["import".as_ref(), tarball.as_os_str(), OsStr::new(name)])
             .run()
             .assert_success();
+    }
+}
+
+impl Drop for Podman<'_> {
+    /// Removes every container, running or not, even when the test failed:
+    /// conmon does not carry the sandbox's marker, so the sandbox alone would
+    /// leave a running container's processes behind.
+    fn drop(&mut self) {
+        let _ = self
+            .command(["rm", "--all", "--force", "--time", "0"])
+            .timeout(std::time::Duration::from_secs(60))
+            .run_quietly();
     }
 }

@@ -38,6 +38,44 @@ impl SmallFs {
         Some(SmallFs { path })
     }
 
+    /// A tmpfs of `size_mib` MiB at `<sandbox>/<name>` whose users may each hold at
+    /// most `quota_kib` KiB (tmpfs quotas: Linux 6.6 and later, built with
+    /// CONFIG_TMPFS_QUOTA), owned by the test user. `None`, with the reason printed,
+    /// where the test cannot be root or the kernel has no tmpfs quotas.
+    pub fn mount_with_user_quota(
+        sandbox: &Sandbox,
+        name: &str,
+        size_mib: u32,
+        quota_kib: u32,
+    ) -> Option<SmallFs> {
+        if !sandbox.user().drop_privileges {
+            eprintln!(
+                "skipped: mounting a tmpfs with quotas needs root (CI runs the tests as root)"
+            );
+            return None;
+        }
+        let path = sandbox.make_dir(name);
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!(
+                "size={size_mib}m,mode=0755,usrquota,usrquota_block_hardlimit={quota_kib}k"
+            ))
+            .arg("burrow-test-quota")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        if !output.status.success() {
+            eprintln!(
+                "skipped: this kernel mounts no tmpfs with user quotas (Linux >= 6.6 with \
+                 CONFIG_TMPFS_QUOTA): {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return None;
+        }
+        fsutil::give_to_user(&path, sandbox.user());
+        Some(SmallFs { path })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -165,6 +165,16 @@ fn idshift_u_volume_shows_the_users_files_as_the_container_users() {
         std::fs::read_to_string(dir.join("old")).unwrap_or_default(),
         "old\nmore\n"
     );
+    // `--mount …,U=true` is the same shift.
+    let mount = format!("type=bind,source={},target=/m,U=true", path_arg(&dir));
+    let out = sandbox
+        .burrow([
+            "run", "--rm", "-u", "1000", "--mount", &mount, "bb", "sh", "-c",
+        ])
+        .arg("stat -c '%u:%g' /m/old; echo again >> /m/old && echo appended")
+        .run();
+    assert_eq!(out.stdout_lines(), ["1000:1000", "appended"], "{out}");
+    assert_eq!(owner(&dir.join("old")), (user.uid, user.gid));
     // Without :U the same user sees the files as root's and cannot write them.
     let plain = format!("{}:/d", path_arg(&dir));
     let out = sandbox

@@ -352,3 +352,181 @@ fn netmulti_the_default_route_goes_through_the_first_network_that_is_not_interna
     e.burrow(["rm", "-f", &wa]).run().assert_success();
     e.burrow(["network", "rm", &a]).run().assert_success();
 }
+
+/// The first address of `network`'s subnet plus `host` (`10.89.3.0/24`, 50 →
+/// `10.89.3.50`), from `network inspect`.
+fn address_in(e: &Engine, network: &str, host: u8) -> String {
+    let out = e.burrow(["network", "inspect", network]).run();
+    out.assert_success();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let subnet = json[0]["IPAM"]["Config"][0]["Subnet"].as_str().unwrap();
+    let base = subnet.split('/').next().unwrap();
+    let mut octets: Vec<&str> = base.split('.').collect();
+    let last = host.to_string();
+    octets[3] = &last;
+    octets.join(".")
+}
+
+#[test]
+fn netmulti_run_ip_gives_the_container_that_address_on_its_first_network() {
+    let e = Engine::new("netmulti-ip");
+    e.sandbox.import_busybox("busybox");
+    let a = internal_network(&e, "neta");
+    let wanted = address_in(&e, &a, 77);
+    let server = unique_name("fixed");
+    e.burrow([
+        "run",
+        "-d",
+        "--name",
+        &server,
+        "--network",
+        &a,
+        "--ip",
+        &wanted,
+    ])
+    .args(["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"])
+    .run()
+    .assert_success();
+
+    let own = e
+        .burrow(["exec", &server, "ip", "-4", "-o", "addr", "show", "eth0"])
+        .run();
+    own.assert_success();
+    assert!(own.stdout.contains(&format!("inet {wanted}/")), "{own}");
+    let json = inspect(&e, &server);
+    assert_eq!(
+        json["NetworkSettings"]["Networks"][&a]["IPAddress"],
+        serde_json::json!(wanted),
+        "{json}"
+    );
+    let script = format!("nslookup {server} 2>&1 | tail -n +3; wget -qO- http://{wanted}/hostname");
+    let client = e
+        .burrow([
+            "run",
+            "--rm",
+            "--network",
+            &a,
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .run();
+    client.assert_success();
+    assert!(client.stdout.contains(&wanted), "{client}");
+    let hostname = e.burrow(["exec", &server, "hostname"]).run();
+    assert!(
+        client.stdout.contains(hostname.stdout_trimmed()),
+        "{client}"
+    );
+
+    // Taken: the second container does not start, the first keeps its address.
+    let taken = e
+        .burrow([
+            "run",
+            "--rm",
+            "--network",
+            &a,
+            "--ip",
+            &wanted,
+            "busybox",
+            "true",
+        ])
+        .run();
+    taken.assert_failure();
+    assert!(
+        taken.stderr.contains(&format!(
+            "address {wanted} is already in use on network {a}"
+        )),
+        "{taken}"
+    );
+    let outside = e
+        .burrow([
+            "run",
+            "--rm",
+            "--network",
+            &a,
+            "--ip",
+            "10.200.0.5",
+            "busybox",
+            "true",
+        ])
+        .run();
+    outside.assert_one_line_error(&["invalid address 10.200.0.5", &a]);
+    assert_eq!(outside.code(), Some(125), "{outside}");
+    let on_bridge = e
+        .burrow(["run", "--rm", "--ip", "10.0.2.50", "busybox", "true"])
+        .run();
+    on_bridge.assert_one_line_error(&["user defined networks only"]);
+    let not_an_address = e
+        .burrow([
+            "run",
+            "--rm",
+            "--network",
+            &a,
+            "--ip",
+            "10.1.2",
+            "busybox",
+            "true",
+        ])
+        .run();
+    not_an_address.assert_one_line_error(&["--ip"]);
+    let again = e
+        .burrow(["exec", &server, "ip", "-4", "-o", "addr", "show", "eth0"])
+        .run();
+    assert!(again.stdout.contains(&format!("inet {wanted}/")), "{again}");
+
+    e.burrow(["rm", "-f", &server]).run().assert_success();
+    e.burrow(["network", "rm", &a]).run().assert_success();
+}
+
+/// `route -n`'s default routes in `container`: "GATEWAY IFACE" lines.
+fn default_routes(e: &Engine, container: &str) -> Vec<String> {
+    let script = "route -n | awk '$1 == \"0.0.0.0\" { print $2, $8 }'";
+    let out = e.burrow(["exec", container, "sh", "-c", script]).run();
+    out.assert_success();
+    out.stdout_lines().iter().map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn netmulti_the_default_route_moves_when_its_network_is_disconnected_live() {
+    let e = Engine::new("netmulti-moveroute");
+    e.sandbox.import_busybox("busybox");
+    // Not internal, so it may carry the default route; nothing here sends
+    // anything beyond the container's own networks.
+    let outside = unique_name("netout");
+    e.burrow(["network", "create", &outside])
+        .run()
+        .assert_success();
+    let gateway = address_in(&e, &outside, 1);
+    let c = unique_name("mover");
+    e.burrow([
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        "bridge",
+        "--network",
+        &outside,
+    ])
+    .args(["busybox", "sleep", "600"])
+    .run()
+    .assert_success();
+    assert_eq!(default_routes(&e, &c), ["10.0.2.2 eth0"]);
+
+    e.burrow(["network", "disconnect", "bridge", &c])
+        .run()
+        .assert_success();
+    assert_eq!(default_routes(&e, &c), [format!("{gateway} eth1")]);
+
+    // Back on the default network: the route stays where it is.
+    e.burrow(["network", "connect", "bridge", &c])
+        .run()
+        .assert_success();
+    assert_eq!(default_routes(&e, &c), [format!("{gateway} eth1")]);
+    assert_eq!(interfaces(&e, &c), "eth0 eth1 lo");
+
+    e.burrow(["rm", "-f", &c]).run().assert_success();
+    e.burrow(["network", "rm", &outside]).run().assert_success();
+}

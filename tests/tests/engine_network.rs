@@ -195,3 +195,98 @@ fn publish_all_maps_the_images_exposed_ports_to_free_host_ports() {
     assert!(response.ends_with("published by -P\n"), "{response}");
     e.burrow(["rm", "-f", &name]).run().assert_success();
 }
+
+/// Two consecutive free TCP ports on 127.0.0.1.
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let first = free_tcp_port();
+        if first < u16::MAX && TcpListener::bind(("127.0.0.1", first + 1)).is_ok() {
+            return first;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
+#[test]
+fn a_port_range_and_a_random_host_port_reach_the_containers_servers() {
+    let e = Engine::new("net-range");
+    let name = burrow_tests::unique_name("ranged");
+    let first = free_port_pair();
+    let range = format!("127.0.0.1:{first}-{}:8080-8081", first + 1);
+    let script =
+        "for p in 8080 8081 8082; do mkdir -p /tmp/$p; echo port $p > /tmp/$p/index.html; \
+                  httpd -p $p -h /tmp/$p; done; exec sleep 600";
+    e.run(
+        &["-d", "--name", &name, "-p", &range, "-p", "127.0.0.1::8082"],
+        &["sh", "-c", script],
+    )
+    .run()
+    .assert_success();
+
+    let port_out = e.burrow(["port", &name]).run();
+    port_out.assert_success();
+    let lines = port_out.stdout_lines();
+    assert_eq!(lines.len(), 3, "{port_out}");
+    assert_eq!(lines[0], format!("8080/tcp -> 127.0.0.1:{first}"));
+    assert_eq!(lines[1], format!("8081/tcp -> 127.0.0.1:{}", first + 1));
+    let random: u16 = lines[2]
+        .strip_prefix("8082/tcp -> 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a random port for 8082: {port_out}"));
+    for (host_port, container_port) in [(first, 8080), (first + 1, 8081), (random, 8082)] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let response = loop {
+            match http_get(host_port) {
+                Some(r) if r.contains("200 OK") => break r,
+                _ if Instant::now() > deadline => panic!("no answer on port {host_port}"),
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        assert!(
+            response.ends_with(&format!("port {container_port}\n")),
+            "{host_port} → {container_port}: {response}"
+        );
+    }
+    e.burrow(["rm", "-f", &name]).run().assert_success();
+}
+
+#[test]
+fn a_port_published_on_ipv6_loopback_reaches_the_container() {
+    let e = Engine::new("net-publish6");
+    let name = burrow_tests::unique_name("web6");
+    e.run(
+        &["-d", "--name", &name, "-p", "[::1]::80"],
+        &[
+            "sh",
+            "-c",
+            "echo over ipv6 > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+        ],
+    )
+    .run()
+    .assert_success();
+    let port_out = e.burrow(["port", &name, "80"]).run();
+    port_out.assert_success();
+    let port: u16 = port_out
+        .stdout_trimmed()
+        .strip_prefix("[::1]:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a random port on [::1]: {port_out}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        let fetched = (|| {
+            let mut stream = TcpStream::connect(("::1", port)).ok()?;
+            stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response).ok()?;
+            Some(response)
+        })();
+        match fetched {
+            Some(r) if r.contains("200 OK") => break r,
+            _ if Instant::now() > deadline => panic!("no answer on [::1]:{port}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(response.ends_with("over ipv6\n"), "{response}");
+    e.burrow(["rm", "-f", &name]).run().assert_success();
+}

@@ -194,3 +194,66 @@ fn network_commands_list_inspect_and_refuse_what_docker_refuses() {
     let ls = e.burrow(["network", "ls", "-q"]).run();
     assert_eq!(ls.stdout_lines().len(), 3, "only the built-in ones: {ls}");
 }
+
+#[test]
+fn a_network_mtu_option_sets_every_members_mtu_and_traffic_still_flows() {
+    let e = Engine::new("net-mtu");
+    e.sandbox.import_busybox("busybox");
+    let net = unique_name("mtu");
+    e.burrow(["network", "create", "--internal", "-o", "mtu=1400", &net])
+        .run()
+        .assert_success();
+    let inspected = e.burrow(["network", "inspect", &net]).run();
+    let json: serde_json::Value = serde_json::from_str(&inspected.stdout).unwrap();
+    assert_eq!(json[0]["Options"]["mtu"], "1400", "{inspected}");
+
+    let server = unique_name("bulk");
+    let script = "mkdir /www && dd if=/dev/urandom of=/www/blob bs=1k count=300 2>/dev/null \
+                  && md5sum /www/blob > /www/sum && exec httpd -f -p 80 -h /www";
+    e.burrow([
+        "run",
+        "-d",
+        "--name",
+        &server,
+        "--network",
+        &net,
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ])
+    .run()
+    .assert_success();
+    let fetch = format!(
+        "cat /sys/class/net/eth0/mtu; sleep 0.5; wget -qO /tmp/blob http://{server}/blob && \
+         wget -qO- http://{server}/sum | cut -d' ' -f1; md5sum /tmp/blob | cut -d' ' -f1"
+    );
+    let out = e
+        .burrow([
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "sh",
+            "-c",
+            &fetch,
+        ])
+        .run();
+    out.assert_success();
+    let lines = out.stdout_lines();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "1400", "{out}");
+    assert_eq!(lines[1], lines[2], "300 KiB crossed intact: {out}");
+
+    for (option, says) in [
+        ("mtu=70", "invalid mtu"),
+        ("color=blue", "unknown network option"),
+    ] {
+        e.burrow(["network", "create", "-o", option, &unique_name("bad")])
+            .run()
+            .assert_one_line_error(&[says]);
+    }
+    e.burrow(["rm", "-f", &server]).run().assert_success();
+    e.burrow(["network", "rm", &net]).run().assert_success();
+}

@@ -11,101 +11,15 @@
 
 mod image_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burrow_image::digest::Digest;
 use burrow_image::manifest::Compression;
 use burrow_image::testing::TestImage;
-use burrow_tests::runtime::Runtime;
-use burrow_tests::{Cmd, Sandbox};
+use burrow_tests::Sandbox;
+use image_support::cli_env::Env;
 use image_support::fake::{routes_for, FakeRegistry, Route};
 use image_support::{busybox_image, push_index, top_layer, Registry};
-
-/// A sandbox with a private HOME and config folder for burrow.
-struct Env {
-    sandbox: Sandbox,
-    home: PathBuf,
-    config: PathBuf,
-}
-
-impl Env {
-    fn new(label: &str) -> Env {
-        let sandbox = Sandbox::new(label);
-        let home = sandbox.make_dir("home");
-        let config = sandbox.make_dir("home/config");
-        Env {
-            sandbox,
-            home,
-            config,
-        }
-    }
-
-    /// `burrow --root ROOT ARGS…` with the private HOME and XDG_CONFIG_HOME.
-    fn burrow_at<I, S>(&self, root: &Path, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.sandbox
-            .command(Runtime::burrow().program())
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", &self.config)
-            .env("PATH", self.path())
-            .arg("--root")
-            .arg(root)
-            .args(args)
-    }
-
-    /// The usual PATH with the sandbox's `bin` (credential helpers) first.
-    fn path(&self) -> String {
-        format!(
-            "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            self.sandbox.dir().join("bin").display()
-        )
-    }
-
-    /// Writes an executable script `bin/NAME` for the test user.
-    fn write_script(&self, name: &str, text: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        self.sandbox.make_dir("bin");
-        let path = self.sandbox.write_file(&format!("bin/{name}"), text);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-        path
-    }
-
-    fn burrow<I, S>(&self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        self.burrow_at(&self.sandbox.engine_root(), args)
-    }
-
-    fn store(&self, label: &str) -> PathBuf {
-        self.sandbox.dir().join(format!("store-{label}"))
-    }
-
-    fn image_id(&self, root: &Path, name: &str) -> String {
-        let out = self
-            .burrow_at(root, ["image", "inspect", "--format", "{{.Id}}", name])
-            .run();
-        out.assert_success();
-        out.stdout_trimmed().to_string()
-    }
-
-    fn image_count(&self, root: &Path) -> usize {
-        let out = self.burrow_at(root, ["images", "-q"]).run();
-        out.assert_success();
-        out.stdout_lines().len()
-    }
-
-    fn leftover_temps(&self, root: &Path) -> Vec<PathBuf> {
-        std::fs::read_dir(root.join("images-store/tmp"))
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default()
-    }
-}
 
 /// base64("alice:s3cret"), as Docker's config files keep it.
 const ALICE: &str = "YWxpY2U6czNjcmV0";

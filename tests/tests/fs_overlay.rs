@@ -342,6 +342,91 @@ print(libc.renameat2(-100, b\"dir\", -100, b\"var/cache\", 2), ctypes.get_errno(
     assert!(text.contains("deep\n2\n"), "{}", seen.output);
 }
 
+/// File operations programs rely on, each on a file from a lower layer (so it
+/// goes through copy-up): shared writable mmap, O_APPEND, O_TRUNC, O_EXCL,
+/// fallocate, flock and POSIX locks between processes, fsync of a directory,
+/// statfs, and file capabilities.
+const FILE_OPS_PY: &str = r#"
+import errno, fcntl, mmap, os, subprocess, sys
+op, path = sys.argv[1], sys.argv[2]
+if op == "mmap":
+    fd = os.open(path, os.O_RDWR)
+    m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    m[0:1] = b"C"
+    m.flush(); m.close(); os.close(fd)
+    print(open(path).read().strip())
+elif op == "append":
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, b"appended\n"); os.close(fd)
+    print(open(path).read().strip().replace("\n", "|"))
+elif op == "trunc":
+    os.close(os.open(path, os.O_WRONLY | os.O_TRUNC))
+    print(os.stat(path).st_size)
+elif op == "excl":
+    try:
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        print("created")
+    except OSError as e:
+        print(errno.errorcode[e.errno])
+elif op == "fallocate":
+    fd = os.open(path, os.O_RDWR)
+    os.posix_fallocate(fd, 0, 1 << 20); os.close(fd)
+    st = os.stat(path)
+    print(st.st_size, st.st_blocks * 512 >= 1 << 20, open(path).read(4).strip())
+elif op in ("flock", "lockf"):
+    fd = os.open(path, os.O_RDWR)
+    take = (lambda f, how: fcntl.flock(f, how)) if op == "flock" else (lambda f, how: fcntl.lockf(f, how))
+    take(fd, fcntl.LOCK_EX)
+    probe = "import fcntl,os,sys\nfd=os.open(sys.argv[2],os.O_RDWR)\ntry:\n (fcntl.flock if sys.argv[1]=='flock' else fcntl.lockf)(fd, fcntl.LOCK_EX|fcntl.LOCK_NB); print('got')\nexcept OSError as e: print('busy')\n"
+    print(subprocess.run([sys.executable, "-c", probe, op, path], capture_output=True, text=True).stdout.strip())
+    take(fd, fcntl.LOCK_UN)
+    print(subprocess.run([sys.executable, "-c", probe, op, path], capture_output=True, text=True).stdout.strip())
+elif op == "fsyncdir":
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(fd); os.close(fd); print("synced")
+elif op == "statfs":
+    st = os.statvfs(path)
+    print(st.f_namemax, st.f_bsize > 0, st.f_blocks > 0, st.f_bavail <= st.f_blocks)
+elif op == "fcaps":
+    # VFS_CAP_REVISION_2, effective, permitted CAP_NET_BIND_SERVICE (bit 10).
+    caps = (0x02000001).to_bytes(4, "little") + (1 << 10).to_bytes(4, "little") + bytes(12)
+    os.setxattr(path, "security.capability", caps)
+    back = os.getxattr(path, "security.capability")
+    print(back[:8].hex(), len(back))
+"#;
+
+#[test]
+fn file_operations_programs_rely_on_match_the_kernel() {
+    let sandbox = Sandbox::new("fs-fileops");
+    let ops = format!(
+        r#"
+        cat > "$base/ops.py" <<'PYEOF'
+{FILE_OPS_PY}
+PYEOF
+        step "python3 ../ops.py mmap etc/c"
+        step "python3 ../ops.py append var/cache/apt/pkg"
+        step "python3 ../ops.py trunc etc/a"
+        step "python3 ../ops.py excl dir/sub/f"
+        step "python3 ../ops.py excl dir/sub/new"
+        step "python3 ../ops.py fallocate dir/sub/f"
+        step "python3 ../ops.py flock opaque/fresh"
+        step "python3 ../ops.py lockf var/cache/apt/pkg"
+        step "python3 ../ops.py fsyncdir dir/sub"
+        step "python3 ../ops.py statfs ."
+        step "python3 ../ops.py fcaps usr/bin/tool; stat -c %a usr/bin/tool"
+        "#
+    );
+    assert_same_as_kernel(
+        &sandbox,
+        &Scenario {
+            name: "fileops",
+            layers: BASE_LAYERS,
+            ops: &ops,
+        },
+    );
+}
+
 #[test]
 fn hard_links_stay_one_file_after_copy_up() {
     // The kernel without index=on breaks a lower hard link on copy-up; burrow keeps
@@ -550,6 +635,106 @@ fn a_full_upper_gives_enospc_and_leaves_no_partial_copy_up() {
         text.contains("small\nrc=0"),
         "the server did not survive: {text}"
     );
+}
+
+#[test]
+fn a_write_over_quota_gives_edquot_like_the_kernel_and_leaves_no_partial_copy_up() {
+    // The upper and work dirs live on a tmpfs with a 1 MiB quota per user, one per
+    // overlay (the two runs must not share a quota); the lower holds a 3 MB file whose
+    // copy-up cannot fit. The namespace's root is the test user, so the quota bites.
+    let sandbox = Sandbox::new("fs-edquot");
+    let mut seen = Vec::new();
+    for form in ["kernel", "oci"] {
+        let Some(quota) = burrow_tests::small_fs::SmallFs::mount_with_user_quota(
+            &sandbox,
+            &format!("quota-{form}"),
+            64,
+            1024,
+        ) else {
+            return;
+        };
+        let layer = format!(
+            r#"
+            head -c 3000000 /dev/urandom > big
+            echo small > small
+            mkdir "{q}/u" "{q}/w"
+            ln -s "{q}/u" "$base/u"
+            ln -s "{q}/w" "$base/w"
+            "#,
+            q = quota.path().display()
+        );
+        let layers = [layer.as_str()];
+        let scenario = Scenario {
+            name: "edquot",
+            layers: &layers,
+            ops: r#"
+            step 'head -c 2000000 /dev/zero > fill'
+            step 'rm -f fill && echo removed'
+            step 'echo more >> big'
+            if cmp -s big "$base/l0/big"; then echo big-intact; else echo big-changed; fi
+            echo "upper: $(ls -A "$base/u" | tr '\n' ' ')"
+            step 'echo fits > new && cat new'
+            step 'cat small'
+            "#,
+        };
+        let run = run(&sandbox, &scenario, form);
+        assert!(
+            run.output.success(),
+            "{form} failed the scenario: {}",
+            run.output
+        );
+        seen.push((form, run.text().to_string()));
+        drop(quota);
+    }
+    for (form, text) in &seen {
+        assert!(
+            text.matches("Disk quota exceeded").count() >= 2,
+            "{form}: EDQUOT not reported for both the write and the copy-up: {text}"
+        );
+        assert!(
+            text.contains("big-intact"),
+            "{form}: a failed copy-up changed big: {text}"
+        );
+        assert!(
+            text.contains("fits\nrc=0"),
+            "{form}: no write after the quota was freed: {text}"
+        );
+        assert!(
+            text.contains("small\nrc=0"),
+            "{form}: the overlay did not survive: {text}"
+        );
+    }
+    // The same error at the same steps, the same exit codes, the same upper (only
+    // `new`: no partial big, no temporary file) and the same merged tree. The wording
+    // of a tool's message may differ (an error at write or at close), the errno not.
+    let (kernel, burrow) = (quota_summary(&seen[0].1), quota_summary(&seen[1].1));
+    assert_eq!(
+        kernel,
+        burrow,
+        "burrow differs from the kernel overlay:\n{}",
+        fs_support::diff(&kernel, &burrow)
+    );
+}
+
+/// A scenario's output with each step's messages reduced to whether they name EDQUOT.
+fn quota_summary(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_step = false;
+    for line in text.lines() {
+        if line.starts_with("$ ") {
+            in_step = true;
+        } else if line.starts_with("rc=") {
+            in_step = false;
+        } else if in_step {
+            if line.contains("Disk quota exceeded") {
+                out.push_str("EDQUOT\n");
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[test]

@@ -54,7 +54,15 @@ struct UdpServer {
 
 impl UdpServer {
     fn start(answer: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static) -> UdpServer {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        UdpServer::start_on("127.0.0.1:0", answer)
+    }
+
+    /// A server on `bind` (an address with port 0).
+    fn start_on(
+        bind: &str,
+        answer: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + 'static,
+    ) -> UdpServer {
+        let socket = UdpSocket::bind(bind).expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
@@ -92,7 +100,12 @@ impl Drop for UdpServer {
 /// A resolver that answers every A query with `address` (the answer is only data:
 /// nothing is ever sent to it).
 fn fake_resolver(address: [u8; 4]) -> UdpServer {
-    UdpServer::start(move |query| {
+    fake_resolver_on("127.0.0.1:0", address)
+}
+
+/// A resolver on `bind` answering every query with `address`.
+fn fake_resolver_on(bind: &str, address: [u8; 4]) -> UdpServer {
+    UdpServer::start_on(bind, move |query| {
         if query.len() < 12 {
             return None;
         }
@@ -221,6 +234,23 @@ fn dns_queries_are_forwarded_to_the_configured_resolver() {
     let run = container.exec("nslookup -type=a probe.test 10.0.2.3");
     run.assert_success();
     assert!(run.stdout.contains("192.0.2.55"), "{run}");
+}
+
+#[test]
+fn dns_queries_reach_an_ipv6_loopback_resolver() {
+    let sandbox = Sandbox::new("net-dns6");
+    // An IPv4 resolver that never answers, then one on ::1 (as a host with
+    // only `nameserver ::1` has): the query moves on and is answered.
+    let silent = UdpServer::start(|_| None);
+    let resolver = fake_resolver_on("[::1]:0", [192, 0, 2, 56]);
+    let options = NetOptions {
+        dns_upstreams: vec![silent.addr, resolver.addr],
+        ..NetOptions::default()
+    };
+    let container = net_support::start(&sandbox, IDLE, &options);
+    let run = container.exec("nslookup -type=a probe6.test 10.0.2.3");
+    run.assert_success();
+    assert!(run.stdout.contains("192.0.2.56"), "{run}");
 }
 
 #[test]

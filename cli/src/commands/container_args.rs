@@ -66,6 +66,9 @@ pub struct ContainerArgs {
     /// More names other containers on a user-defined network find this one by.
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// IPv4 address on the first network (a user-defined one), like Docker's --ip.
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Publish every port the image exposes to a random host port.
     #[arg(short = 'P', long)]
     pub publish_all: bool,
@@ -124,6 +127,10 @@ pub struct ContainerArgs {
     /// Pull the image: always, missing (when not here) or never.
     #[arg(long, default_value = "missing")]
     pub pull: String,
+    /// Use (and pull) the image for this platform, os/arch[/variant]; an image here
+    /// for another platform counts as missing.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// The first argument is a root filesystem directory, not an image.
     #[arg(long)]
     pub rootfs: bool,
@@ -168,7 +175,7 @@ impl ContainerArgs {
             config.rootfs = rootfs.clone();
             vec![rootfs]
         } else {
-            let resolved = resolve_or_pull(store, image, &self.pull)?;
+            let resolved = resolve_or_pull(store, image, &self.pull, self.platform.as_deref())?;
             from_image::apply(&mut config, &resolved, self.entrypoint.as_deref(), command)?;
             if self.publish_all {
                 // `80/tcp` alone: the container port, on a random free host port.
@@ -242,6 +249,7 @@ impl ContainerArgs {
             cap_drop: self.cap_drop.clone(),
             publish: self.publish.clone(),
             network_aliases: self.network_alias.clone(),
+            network_ip: self.ip,
             security_opt: self.security_opt.clone(),
             privileged: self.privileged,
             ulimits: self.ulimit.clone(),
@@ -264,13 +272,26 @@ impl ContainerArgs {
 }
 
 /// The image, pulled first when it is not here (`--pull missing`, Docker's
-/// default), every time (`always`) or never (`never`).
-fn resolve_or_pull(store: &burrow_engine::Store, image: &str, policy: &str) -> Result<ImageRootfs> {
+/// default), every time (`always`) or never (`never`). With `--platform`, an image
+/// here for another platform counts as missing, as in Docker.
+fn resolve_or_pull(
+    store: &burrow_engine::Store,
+    image: &str,
+    policy: &str,
+    platform: Option<&str>,
+) -> Result<ImageRootfs> {
+    if let Some(platform) = platform {
+        images::parse_platform(platform)?;
+    }
+    let options = images::PullOptions {
+        platform: platform.map(str::to_string),
+        ..images::PullOptions::default()
+    };
     let pull = |quietly: bool| -> Result<()> {
         if !quietly {
             eprintln!("Unable to find image '{image}' locally");
         }
-        images::pull(store, image, &images::Quiet)?;
+        images::pull_with(store, image, &options, &images::Quiet)?;
         Ok(())
     };
     match policy {
@@ -278,10 +299,12 @@ fn resolve_or_pull(store: &burrow_engine::Store, image: &str, policy: &str) -> R
         "missing" | "never" => {}
         other => bail!("invalid pull option {other:?}: use always, missing or never"),
     }
-    match images::resolve_rootfs(store, image) {
-        Err(EngineError::NoSuchImage(_)) if policy == "missing" => {
+    match images::resolve_rootfs_for(store, image, platform) {
+        Err(EngineError::NoSuchImage(_) | EngineError::WrongPlatform { .. })
+            if policy == "missing" =>
+        {
             pull(false)?;
-            Ok(images::resolve_rootfs(store, image)?)
+            Ok(images::resolve_rootfs_for(store, image, platform)?)
         }
         other => Ok(other?),
     }

@@ -111,6 +111,8 @@ fn network_settings(store: &burrow_engine::Store, r: &ContainerRecord) -> serde_
         let ip = e.ip.map(|ip| ip.to_string()).unwrap_or_default();
         first_ip.get_or_insert((ip.clone(), prefix_len, gateway.clone()));
         let running = e.ip.is_some();
+        let ip6 = e.ip.and_then(|ip| e.network.ipv6_of(ip).ok().flatten());
+        let gateway6 = ip6.and_then(|_| e.network.gateway_ip6().ok().flatten());
         networks.insert(
             e.network.name.clone(),
             serde_json::json!({
@@ -120,6 +122,9 @@ fn network_settings(store: &burrow_engine::Store, r: &ContainerRecord) -> serde_
                 "Gateway": if running { gateway } else { String::new() },
                 "IPAddress": ip,
                 "IPPrefixLen": if running { prefix_len } else { 0 },
+                "IPv6Gateway": gateway6.map(|g| g.to_string()).unwrap_or_default(),
+                "GlobalIPv6Address": ip6.map(|a| a.to_string()).unwrap_or_default(),
+                "GlobalIPv6PrefixLen": if ip6.is_some() { 64 } else { 0 },
                 "MacAddress": "",
             }),
         );

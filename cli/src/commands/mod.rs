@@ -29,6 +29,7 @@ mod rename;
 mod restart;
 mod rm;
 mod run;
+pub mod slirp;
 mod start;
 mod stats;
 mod stop;

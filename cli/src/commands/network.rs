@@ -54,9 +54,13 @@ pub struct CreateArgs {
     /// Driver (only bridge).
     #[arg(short, long)]
     driver: Option<String>,
-    /// Subnet in CIDR form (default: the first free 10.89.N.0/24).
+    /// Subnet in CIDR form (default: the first free 10.89.N.0/24); given
+    /// again with an IPv6 /64, the network's IPv6 subnet.
     #[arg(long)]
-    subnet: Option<String>,
+    subnet: Vec<String>,
+    /// IPv6 alongside IPv4 (a ULA /64 unless --subnet gives one).
+    #[arg(long)]
+    ipv6: bool,
     /// Gateway address (default: the subnet's first).
     #[arg(long)]
     gateway: Option<String>,
@@ -66,6 +70,9 @@ pub struct CreateArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(long)]
     label: Vec<String>,
+    /// Driver option KEY=VALUE: mtu=N (or com.docker.network.driver.mtu=N).
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
     name: String,
 }
 
@@ -127,27 +134,47 @@ pub fn run(root: Option<&std::path::Path>, command: Command) -> Result<i32> {
 }
 
 fn create(store: &burrow_engine::Store, args: CreateArgs) -> Result<i32> {
-    let labels = args
-        .label
-        .iter()
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect();
+    let labels = key_values(&args.label);
+    let (mut subnet, mut subnet6) = (None, None);
+    for given in args.subnet {
+        let slot = match given.contains(':') {
+            true => &mut subnet6,
+            false => &mut subnet,
+        };
+        if slot.replace(given.clone()).is_some() {
+            bail!("invalid --subnet {given}: one IPv4 and one IPv6 subnet at most");
+        }
+    }
+    if subnet6.is_some() && !args.ipv6 {
+        bail!("invalid --subnet: an IPv6 subnet needs --ipv6");
+    }
     let record = networks::create(
         store,
         &CreateRequest {
             name: args.name,
-            subnet: args.subnet,
+            subnet,
+            subnet6,
+            ipv6: args.ipv6,
             gateway: args.gateway,
             internal: args.internal,
             labels,
             driver: args.driver,
+            options: key_values(&args.opt),
         },
     )?;
     println!("{}", record.id);
     Ok(0)
+}
+
+/// `KEY=VALUE` flags as a map (a bare `KEY` has an empty value).
+fn key_values(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .map(|flag| {
+            let (k, v) = flag.split_once('=').unwrap_or((flag, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 fn connect(store: &burrow_engine::Store, args: ConnectArgs) -> Result<i32> {
@@ -231,32 +258,38 @@ fn docker_json(store: &burrow_engine::Store, n: &NetworkRecord) -> Result<serde_
         if c.status != ContainerStatus::Running {
             continue;
         }
-        let address = members
-            .iter()
-            .find(|m| m.container_id == c.id)
+        let member = members.iter().find(|m| m.container_id == c.id);
+        let address = member
             .map(|m| format!("{}/{}", m.ip, n.prefix().map(|p| p.1).unwrap_or(24)))
+            .unwrap_or_default();
+        let address6 = member
+            .and_then(|m| n.ipv6_of(m.ip).ok().flatten())
+            .map(|ip| format!("{ip}/{}", networks::ipv6::PREFIX_LEN))
             .unwrap_or_default();
         containers.insert(
             c.id.clone(),
-            serde_json::json!({"Name": c.name, "IPv4Address": address, "IPv6Address": ""}),
+            serde_json::json!({"Name": c.name, "IPv4Address": address, "IPv6Address": address6}),
         );
     }
-    let config = match n.subnet.is_empty() {
-        true => serde_json::json!([]),
-        false => serde_json::json!([{"Subnet": n.subnet, "Gateway": n.gateway}]),
+    let mut config = match n.subnet.is_empty() {
+        true => Vec::new(),
+        false => vec![serde_json::json!({"Subnet": n.subnet, "Gateway": n.gateway})],
     };
+    if let (Some(subnet6), Ok(Some(gateway6))) = (&n.subnet6, n.gateway_ip6()) {
+        config.push(serde_json::json!({"Subnet": subnet6, "Gateway": gateway6.to_string()}));
+    }
     Ok(serde_json::json!({
         "Name": n.name,
         "Id": n.id,
         "Created": n.created,
         "Scope": "local",
         "Driver": n.driver,
-        "EnableIPv6": false,
+        "EnableIPv6": n.subnet6.is_some(),
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
         "Internal": n.internal,
         "Attachable": false,
         "Containers": containers,
-        "Options": {},
+        "Options": n.options,
         "Labels": n.labels,
     }))
 }

@@ -143,6 +143,9 @@ fn resolve_networks(store: &Store, config: &mut RunConfig) -> Result<()> {
         }
     };
     config.network = by_name(&config.network)?;
+    if let Some(ip) = config.network_ip {
+        check_requested_address(store, &config.network, ip)?;
+    }
     let mut seen = vec![config.network.clone()];
     for attachment in &mut config.more_networks {
         attachment.name = by_name(&attachment.name)?;
@@ -155,4 +158,16 @@ fn resolve_networks(store: &Store, config: &mut RunConfig) -> Result<()> {
         seen.push(attachment.name.clone());
     }
     Ok(())
+}
+
+/// `--ip`: only on a user-defined network, as Docker has it, and inside
+/// that network's subnet. Whether it is free is settled when the container
+/// joins (another container may hold it until then).
+fn check_requested_address(store: &Store, network: &str, ip: std::net::Ipv4Addr) -> Result<()> {
+    if crate::networks::BUILTIN.contains(&network) {
+        return Err(EngineError::Other(format!(
+            "invalid --ip {ip}: user specified IP address is supported on user defined networks only, not on {network}"
+        )));
+    }
+    crate::networks::members::check_address(&crate::networks::find(store, network)?, ip)
 }

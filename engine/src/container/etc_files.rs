@@ -22,6 +22,8 @@ pub fn add(spec: &mut Spec, dir: &Path, config: &RunConfig) -> Result<()> {
         container: net.container_ip,
         gateway: net.gateway_ip,
         dns: net.dns_ip,
+        container6: None,
+        gateway6: None,
     });
     let files = [
         ("hostname", format!("{hostname}\n")),
@@ -49,6 +51,9 @@ pub struct Addresses {
     pub container: Ipv4Addr,
     pub gateway: Ipv4Addr,
     pub dns: Ipv4Addr,
+    /// On a network with IPv6.
+    pub container6: Option<std::net::Ipv6Addr>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
 }
 
 /// Rewrites `/etc/hosts` and `/etc/resolv.conf` in `dir` (already mounted in
@@ -64,6 +69,9 @@ pub fn rewrite_for_network(
     let mut hosts = hosts(config, hostname, addresses.first().copied())?;
     for more in addresses.iter().skip(1) {
         hosts.push_str(&format!("{}\t{hostname}\n", more.container));
+    }
+    for address6 in addresses.iter().filter_map(|a| a.container6) {
+        hosts.push_str(&format!("{address6}\t{hostname}\n"));
     }
     let files = [
         ("hosts", hosts),

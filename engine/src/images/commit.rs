@@ -6,9 +6,14 @@
 //! the runtime made for `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` are
 //! left out when the image lacks them, as Docker keeps them in its init layer.
 //!
-//! Limits: hard links inside the upper dir are archived as separate files, and
-//! extended attributes are not carried.
+//!
+//! Hard links among the upper dir's files are archived as link entries to the first
+//! name (one file in the image, not copies); the whiteout files are left out of that,
+//! since the overlay makes them all links of one shared empty file. Extended attributes
+//! (`user.*`, `security.capability`, …, not the overlay's own bookkeeping) go into PAX
+//! `SCHILY.xattr.*` records, as Docker and Podman write them.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -144,7 +149,13 @@ fn archive_upper(upper: &Path, lowers: &[PathBuf], dest: &Path) -> Result<()> {
     let mut builder = tar::Builder::new(std::io::BufWriter::new(file));
     builder.follow_symlinks(false);
     if upper.is_dir() {
-        append_children(&mut builder, upper, Path::new(""), lowers)?;
+        append_children(
+            &mut builder,
+            upper,
+            Path::new(""),
+            lowers,
+            &mut Links::new(),
+        )?;
     }
     builder
         .into_inner()
@@ -152,11 +163,15 @@ fn archive_upper(upper: &Path, lowers: &[PathBuf], dest: &Path) -> Result<()> {
         .context(|| format!("cannot write {}", dest.display()))
 }
 
+/// Files with more than one name seen so far: (device, inode) → the name archived.
+type Links = HashMap<(u64, u64), PathBuf>;
+
 fn append_children<W: Write>(
     builder: &mut tar::Builder<W>,
     dir: &Path,
     inside: &Path,
     lowers: &[PathBuf],
+    links: &mut Links,
 ) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .context(|| format!("cannot read {}", dir.display()))?
@@ -172,14 +187,49 @@ fn append_children<W: Write>(
         if is_mount_point_stub(&relative, &meta, lowers) {
             continue;
         }
+        let linkable =
+            meta.is_file() && meta.nlink() > 1 && !name.as_encoded_bytes().starts_with(b".wh.");
+        if linkable {
+            if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
+                append_hard_link(builder, &meta, &relative, first)
+                    .context(|| format!("cannot archive {}", path.display()))?;
+                continue;
+            }
+            links.insert((meta.dev(), meta.ino()), relative.clone());
+        }
+        let xattrs = burrow_fs::xattrs::archivable(&path)
+            .context(|| format!("cannot read the xattrs of {}", path.display()))?;
+        if !xattrs.is_empty() {
+            let records: Vec<(String, &[u8])> = xattrs
+                .iter()
+                .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value.as_slice()))
+                .collect();
+            builder
+                .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                .context(|| format!("cannot archive {}", path.display()))?;
+        }
         builder
             .append_path_with_name(&path, &relative)
             .context(|| format!("cannot archive {}", path.display()))?;
         if meta.is_dir() {
-            append_children(builder, &path, &relative, lowers)?;
+            append_children(builder, &path, &relative, lowers, links)?;
         }
     }
     Ok(())
+}
+
+/// A hard-link entry: `relative` is another name of the file archived as `first`.
+fn append_hard_link<W: Write>(
+    builder: &mut tar::Builder<W>,
+    meta: &std::fs::Metadata,
+    relative: &Path,
+    first: &Path,
+) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    header.set_entry_type(tar::EntryType::Link);
+    header.set_size(0);
+    builder.append_link(&mut header, relative, first)
 }
 
 fn is_mount_point_stub(relative: &Path, meta: &std::fs::Metadata, lowers: &[PathBuf]) -> bool {
@@ -213,5 +263,47 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, [".wh.gone", "etc", "etc/motd"]);
+    }
+
+    #[test]
+    fn hard_links_become_link_entries_but_whiteouts_stay_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let upper = dir.path().join("upper");
+        std::fs::create_dir_all(upper.join("d")).unwrap();
+        std::fs::write(upper.join("d/a"), "body").unwrap();
+        std::fs::hard_link(upper.join("d/a"), upper.join("d/b")).unwrap();
+        // The overlay's whiteouts: links of one shared empty file.
+        let shared = dir.path().join("whiteout");
+        std::fs::write(&shared, "").unwrap();
+        std::fs::hard_link(&shared, upper.join(".wh.x")).unwrap();
+        std::fs::hard_link(&shared, upper.join("d/.wh.y")).unwrap();
+        let dest = dir.path().join("layer.tar");
+        std::fs::File::create(&dest).unwrap();
+        archive_upper(&upper, &[], &dest).unwrap();
+        let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
+        let entries: Vec<(String, tar::EntryType, Option<String>)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned());
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.header().entry_type(), link)
+            })
+            .collect();
+        use tar::EntryType::{Directory, Link, Regular};
+        assert_eq!(
+            entries,
+            [
+                (".wh.x".to_string(), Regular, None),
+                ("d".to_string(), Directory, None),
+                ("d/.wh.y".to_string(), Regular, None),
+                ("d/a".to_string(), Regular, None),
+                ("d/b".to_string(), Link, Some("d/a".to_string())),
+            ]
+        );
     }
 }

@@ -12,8 +12,12 @@
 mod changes;
 mod commit;
 mod config;
+mod mirrors;
+mod platform_check;
+mod registries_file;
 mod registry;
 mod rootfs;
+mod space;
 mod unpacker;
 mod usage;
 
@@ -21,7 +25,8 @@ use std::io::{Read, Write};
 
 use burrow_image::archive;
 pub use burrow_image::archive::ArchiveFormat;
-use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome};
+use burrow_image::registry::RegistryError;
+use burrow_image::store::{PruneOptions, PruneReport, RemoveOutcome, StoreError};
 use burrow_image::{Digest, ImageRecord, Platform, Reference};
 
 /// For callers that pull (`run` of a missing image): the progress types, and `Quiet`.
@@ -29,6 +34,7 @@ pub use burrow_image::progress::{Progress, ProgressEvent, Quiet};
 pub use changes::apply_changes;
 pub use commit::{commit, CommitOptions};
 pub use config::{familiar_name, split_name, HistoryEntry, ImageConfig};
+pub use platform_check::{check_platform, resolve_rootfs_for};
 pub use registry::{login, login_host, logout, RegistrySettings, INSECURE_REGISTRIES_VAR};
 pub use rootfs::{resolve_rootfs, ImageRootfs, ImageRunDefaults};
 pub use unpacker::FsUnpacker;
@@ -91,16 +97,50 @@ pub fn pull_with(
         Some(text) => parse_platform(text)?,
         None => Platform::host(),
     };
-    let client = registry::client(&options.registry)?;
+    let mirrors = mirrors::mirrors_for(reference.domain())?;
+    let plain: Vec<String> = mirrors
+        .iter()
+        .filter(|m| m.plain_http)
+        .map(|m| m.host.clone())
+        .collect();
+    let client = registry::client_with_insecure(&options.registry, &plain)?;
     let images = image_store(store)?;
-    Ok(burrow_image::registry::pull(
-        &client,
-        &images,
-        &reference,
-        &platform,
-        &FsUnpacker,
-        progress,
-    )?)
+    let failed = format!("pull of {name} failed");
+    space::undo_if_full(&images, "pull", Some(&failed), || {
+        let sources = mirrors
+            .iter()
+            .map(|m| m.host.as_str())
+            .chain(std::iter::once(reference.registry_host()));
+        let mut last = None;
+        for host in sources {
+            if let Some(error) = last.take() {
+                log::debug!("pull of {name}: {error}; trying {host}");
+            }
+            match burrow_image::registry::pull_from(
+                &client,
+                &images,
+                &reference,
+                host,
+                &platform,
+                &FsUnpacker,
+                progress,
+            ) {
+                Ok(record) => return Ok(record),
+                // The local store failed (a full disk): no other source cures that.
+                Err(error @ RegistryError::Store(StoreError::Io { .. })) => {
+                    return Err(error.into())
+                }
+                Err(error) => {
+                    let error = EngineError::from(error);
+                    if space::is_out_of_space(&error) {
+                        return Err(error);
+                    }
+                    last = Some(error);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| EngineError::Other(format!("pull of {name}: no source"))))
+    })
 }
 
 /// Pushes the local image `name` under that name; returns the manifest digest and size.
@@ -259,12 +299,14 @@ fn containers_using(
 /// Loads a docker-archive or oci-archive.
 pub fn load(store: &crate::Store, archive: impl Read) -> Result<Vec<ImageRecord>> {
     let images = image_store(store)?;
-    Ok(archive::load(
-        &images,
-        archive,
-        &Platform::host(),
-        &FsUnpacker,
-    )?)
+    space::undo_if_full(&images, "load", None, || {
+        Ok(archive::load(
+            &images,
+            archive,
+            &Platform::host(),
+            &FsUnpacker,
+        )?)
+    })
 }
 
 /// Writes `names` as one archive (`docker-archive` or `oci-archive`).

@@ -6,11 +6,10 @@
 //! always, then the hosts (`host[:port]`, comma or space separated) of
 //! `BURROW_INSECURE_REGISTRIES`, then the `insecure-registries` list of
 //! `$XDG_CONFIG_HOME/burrow/registries.json` (`{"insecure-registries": ["h:5000"]}`).
+//! The same file lists registry mirrors (see [`super::mirrors`]).
 //! Credentials live in `$XDG_CONFIG_HOME/burrow/auth.json` (mode 0600, Docker's
 //! `auths` shape) and are also read from `~/.docker/config.json`; either file's
 //! `credsStore`/`credHelpers` send them through Docker credential helpers instead.
-
-use std::path::{Path, PathBuf};
 
 use burrow_image::registry::{Client, Credential, Credentials, RegistryError, RegistryOptions};
 
@@ -35,9 +34,19 @@ impl Default for RegistrySettings {
 
 /// A client with the user's credentials and insecure registries.
 pub fn client(settings: &RegistrySettings) -> Result<Client> {
+    client_with_insecure(settings, &[])
+}
+
+/// [`client`], with `extra` hosts (plain-HTTP mirrors) counted as insecure too.
+pub(crate) fn client_with_insecure(
+    settings: &RegistrySettings,
+    extra: &[String],
+) -> Result<Client> {
+    let mut insecure_registries = insecure_registries()?;
+    insecure_registries.extend(extra.iter().cloned());
     Ok(Client::new(RegistryOptions {
         tls_verify: settings.tls_verify,
-        insecure_registries: insecure_registries()?,
+        insecure_registries,
         credentials: Credentials::from_env(),
         ..RegistryOptions::default()
     }))
@@ -89,9 +98,8 @@ pub fn login_host(server: Option<&str>) -> String {
 
 fn insecure_registries() -> Result<Vec<String>> {
     let mut hosts = parse_list(&std::env::var(INSECURE_REGISTRIES_VAR).unwrap_or_default());
-    if let Some(path) = config_file() {
-        hosts.extend(read_config(&path)?);
-    }
+    let file = super::registries_file::load()?;
+    hosts.extend(file.insecure_registries.iter().map(|h| login_host(Some(h))));
     Ok(hosts)
 }
 
@@ -100,38 +108,6 @@ fn parse_list(text: &str) -> Vec<String> {
         .map(|h| login_host(Some(h.trim())))
         .filter(|h| !h.is_empty())
         .collect()
-}
-
-fn config_file() -> Option<PathBuf> {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(config.join("burrow/registries.json"))
-}
-
-fn read_config(path: &Path) -> Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct Config {
-        #[serde(default, rename = "insecure-registries")]
-        insecure_registries: Vec<String>,
-    }
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(EngineError::Other(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let config: Config = serde_json::from_slice(&bytes)
-        .map_err(|e| EngineError::Other(format!("invalid {}: {e}", path.display())))?;
-    Ok(config
-        .insecure_registries
-        .iter()
-        .map(|h| login_host(Some(h)))
-        .collect())
 }
 
 #[cfg(test)]
@@ -148,17 +124,5 @@ mod tests {
             parse_list(" a:1, b.example  http://c:2 ,"),
             ["a:1", "b.example", "c:2"]
         );
-    }
-
-    #[test]
-    fn config_file_lists_insecure_registries() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registries.json");
-        assert!(read_config(&path).unwrap().is_empty());
-        std::fs::write(&path, r#"{"insecure-registries":["m.local:5000"]}"#).unwrap();
-        assert_eq!(read_config(&path).unwrap(), ["m.local:5000"]);
-        std::fs::write(&path, "{").unwrap();
-        let error = read_config(&path).unwrap_err().to_string();
-        assert!(error.contains("registries.json"), "{error}");
     }
 }

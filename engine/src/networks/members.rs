@@ -137,12 +137,15 @@ pub fn leave(store: &Store, network: &str, id: &str) {
 /// come and go while a stack runs; the directory is small).
 pub struct MemberNames {
     dir: PathBuf,
+    /// The network, for its members' IPv6 addresses (`None`: no record).
+    network: Option<NetworkRecord>,
 }
 
 impl MemberNames {
     pub fn new(store: &Store, network: &str) -> MemberNames {
         MemberNames {
             dir: members_dir(store, network),
+            network: super::find(store, network).ok(),
         }
     }
 }
@@ -154,5 +157,10 @@ impl NameSource for MemberNames {
             .into_iter()
             .find(|m| m.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
             .map(|m| m.ip)
+    }
+
+    fn lookup6(&self, name: &str) -> Option<std::net::Ipv6Addr> {
+        let ip = self.lookup(name)?;
+        self.network.as_ref()?.ipv6_of(ip).ok().flatten()
     }
 }

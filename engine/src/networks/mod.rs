@@ -7,6 +7,7 @@
 //! there. `bridge`, `host` and `none` are Docker's built-in networks.
 
 pub mod connect;
+pub mod ipv6;
 pub mod members;
 pub mod switch;
 
@@ -35,8 +36,14 @@ pub struct NetworkRecord {
     pub gateway: String,
     #[serde(default)]
     pub internal: bool,
+    /// `PREFIX::/64` when the network has IPv6 (`--ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet6: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Driver options (`-o mtu=1400`), as given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
     pub created: String,
 }
 
@@ -55,6 +62,44 @@ impl NetworkRecord {
     pub fn is_builtin(&self) -> bool {
         BUILTIN.contains(&self.name.as_str())
     }
+
+    /// The members' MTU, when `-o mtu=N` set one.
+    pub fn mtu(&self) -> Result<Option<u32>> {
+        MTU_OPTIONS
+            .iter()
+            .find_map(|key| self.options.get(*key))
+            .map(|value| parse_mtu(value))
+            .transpose()
+    }
+}
+
+/// The spellings of the MTU option: Podman's and Docker's.
+const MTU_OPTIONS: [&str; 2] = ["mtu", "com.docker.network.driver.mtu"];
+
+fn parse_mtu(value: &str) -> Result<u32> {
+    match value.parse::<u32>() {
+        Ok(mtu) if (1280..=65520).contains(&mtu) => Ok(mtu),
+        _ => Err(EngineError::Other(format!(
+            "invalid mtu {value:?}: use 1280 to 65520"
+        ))),
+    }
+}
+
+/// Checks `-o KEY=VALUE` options: only the MTU is known.
+fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in options {
+        match MTU_OPTIONS.contains(&key.as_str()) {
+            true => {
+                parse_mtu(value)?;
+            }
+            false => {
+                return Err(EngineError::Other(format!(
+                    "unknown network option {key:?} (known: mtu)"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn networks_dir(store: &Store) -> PathBuf {
@@ -70,10 +115,16 @@ fn record_path(store: &Store, name: &str) -> PathBuf {
 pub struct CreateRequest {
     pub name: String,
     pub subnet: Option<String>,
+    /// `--subnet` given an IPv6 /64.
+    pub subnet6: Option<String>,
+    /// `--ipv6`.
+    pub ipv6: bool,
     pub gateway: Option<String>,
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub driver: Option<String>,
+    /// `-o KEY=VALUE`.
+    pub options: BTreeMap<String, String>,
 }
 
 /// Creates a user-defined network: its subnet (the first free 10.89.N.0/24
@@ -86,6 +137,7 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
             "network driver {driver:?} is not available (use bridge)"
         )));
     }
+    check_options(&request.options)?;
     let dir = networks_dir(store);
     std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     let _lock = store.lock()?;
@@ -136,6 +188,23 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
         }
         None => Ipv4Addr::from(u32::from(subnet.0) + 1),
     };
+    let subnet6 = match (&request.subnet6, request.ipv6) {
+        (Some(given), _) => {
+            let prefix = ipv6::parse_subnet(given)?;
+            let taken = existing
+                .iter()
+                .filter_map(|n| n.ipv6_prefix().ok().flatten())
+                .any(|other| ipv6::same_prefix(other, prefix));
+            if taken {
+                return Err(EngineError::Other(format!(
+                    "invalid pool request: pool {given} overlaps with another network"
+                )));
+            }
+            Some(prefix)
+        }
+        (None, true) => Some(ipv6::derived_subnet(subnet.0)),
+        (None, false) => None,
+    };
     let record = NetworkRecord {
         name: request.name.clone(),
         id: crate::ids::new_id()?,
@@ -143,7 +212,9 @@ pub fn create(store: &Store, request: &CreateRequest) -> Result<NetworkRecord> {
         subnet: format!("{}/{}", subnet.0, subnet.1),
         gateway: gateway.to_string(),
         internal: request.internal,
+        subnet6: subnet6.map(|prefix| format!("{prefix}/{}", ipv6::PREFIX_LEN)),
         labels: request.labels.clone(),
+        options: request.options.clone(),
         created: burrow_runtime::state::rfc3339_now(),
     };
     let path = record_path(store, &record.name);
@@ -173,7 +244,9 @@ pub fn builtin(name: &str) -> NetworkRecord {
         subnet,
         gateway,
         internal: false,
+        subnet6: None,
         labels: BTreeMap::new(),
+        options: BTreeMap::new(),
         created: String::new(),
     }
 }

@@ -115,6 +115,8 @@ impl UserNetwork {
             container: self.ip,
             gateway,
             dns: gateway,
+            container6: self.network.ipv6_of(self.ip)?,
+            gateway6: self.network.gateway_ip6()?,
         })
     }
 
@@ -125,10 +127,21 @@ impl UserNetwork {
         config.prefix_len = prefix_len;
         config.gateway_ip = gateway;
         config.dns_ip = gateway;
-        // Every member would get the same IPv6 address: IPv4 only here.
+        // IPv6 only where the network has it (`network create --ipv6`).
         config.ipv6 = false;
+        if let (Some(own), Some(gateway6)) =
+            (self.network.ipv6_of(self.ip)?, self.network.gateway_ip6()?)
+        {
+            config.ipv6 = true;
+            config.container_ip6 = own;
+            config.gateway_ip6 = gateway6;
+            config.dns_ip6 = gateway6;
+        }
         config.switch = Some(self.switch.clone());
         config.internal = self.network.internal;
+        if let Some(mtu) = self.network.mtu()? {
+            config.mtu = mtu;
+        }
         Ok(())
     }
 }
@@ -157,6 +170,15 @@ impl NameSource for ContainerNames {
         let list = self.networks.lock().unwrap_or_else(|e| e.into_inner());
         list.iter().find_map(|(_, names)| names.lookup(name))
     }
+
+    /// From the same network as [`ContainerNames::lookup`]'s answer.
+    fn lookup6(&self, name: &str) -> Option<std::net::Ipv6Addr> {
+        let list = self.networks.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, names) = list
+            .iter()
+            .find(|(_, names)| names.lookup(name).is_some())?;
+        names.lookup6(name)
+    }
 }
 
 /// How one interface is served.
@@ -171,7 +193,7 @@ pub struct NicSetup<'a> {
     pub user: Option<&'a UserNetwork>,
     pub names: Arc<ContainerNames>,
     /// The engine's user networks: never NATed to the host.
-    pub refused_subnets: Vec<(Ipv4Addr, u8)>,
+    pub refused_subnets: RefusedSubnets,
 }
 
 /// Creates interface `setup.name` in the pinned network namespace and serves
@@ -179,7 +201,8 @@ pub struct NicSetup<'a> {
 pub fn attach(setup: NicSetup) -> Result<RunningNetwork> {
     let mut config = NetConfig {
         publish: setup.ports.iter().map(BoundPort::mapping).collect(),
-        refused_subnets: setup.refused_subnets,
+        refused_subnets: setup.refused_subnets.v4,
+        refused_subnets6: setup.refused_subnets.v6,
         ..NetConfig::default()
     };
     if let Some(user) = setup.user {
@@ -190,7 +213,10 @@ pub fn attach(setup: NicSetup) -> Result<RunningNetwork> {
     let mut tap_config = TapConfig::for_network(&config);
     tap_config.name = setup.name.to_string();
     tap_config.default_route = setup.default_route;
-    tap_config.ipv6 = tap_config.ipv6.filter(|_| setup.default_route);
+    // The default network's fixed IPv6 address only where it has the route.
+    tap_config.ipv6 = tap_config
+        .ipv6
+        .filter(|_| setup.default_route || setup.user.is_some());
     let failed = |e: &dyn std::fmt::Display| {
         EngineError::Other(format!(
             "cannot set up the container's network interface {}: {e}",
@@ -241,14 +267,27 @@ impl Drop for RunningNetwork {
 }
 
 /// The subnets of the engine's user networks, and the pool they come from.
-pub fn burrow_subnets(store: &Store) -> Vec<(Ipv4Addr, u8)> {
-    let mut subnets = vec![networks::POOL];
+pub fn burrow_subnets(store: &Store) -> RefusedSubnets {
+    let mut subnets = RefusedSubnets {
+        v4: vec![networks::POOL],
+        v6: vec![networks::ipv6::POOL],
+    };
     for network in networks::list(store).unwrap_or_default() {
         if let Ok(prefix) = network.prefix() {
-            subnets.push(prefix);
+            subnets.v4.push(prefix);
+        }
+        if let Ok(Some(prefix)) = network.ipv6_prefix() {
+            subnets.v6.push((prefix, networks::ipv6::PREFIX_LEN));
         }
     }
     subnets
+}
+
+/// Subnets a stack never NATs to the host: the engine's own networks'.
+#[derive(Clone, Debug, Default)]
+pub struct RefusedSubnets {
+    pub v4: Vec<(Ipv4Addr, u8)>,
+    pub v6: Vec<(std::net::Ipv6Addr, u8)>,
 }
 
 /// Points the bundle's network namespace at the pinned one.

@@ -42,6 +42,8 @@ impl Nic {
                     container: net.container_ip,
                     gateway: net.gateway_ip,
                     dns: net.dns_ip,
+                    container6: None,
+                    gateway6: None,
                 })
             }
         }
@@ -149,7 +151,7 @@ impl Nics {
         nic: &Nic,
         pid: i32,
         ports: Vec<BoundPort>,
-        refused: &[(std::net::Ipv4Addr, u8)],
+        refused: &network::RefusedSubnets,
     ) -> Result<RunningNetwork> {
         network::attach(NicSetup {
             namespace: &self.namespace,
@@ -159,7 +161,7 @@ impl Nics {
             ports,
             user: nic.user.as_ref(),
             names: self.names.clone(),
-            refused_subnets: refused.to_vec(),
+            refused_subnets: refused.clone(),
         })
     }
 
@@ -231,6 +233,46 @@ impl Nics {
         if let Some(user) = &nic.user {
             user.leave(store, &self.id);
             self.names.remove(network);
+        }
+        if nic.default_route {
+            self.move_default_route(state);
+        }
+    }
+
+    /// The interface that carried the default route went: the first one left
+    /// that is not on an internal network takes it (now, while the program
+    /// runs; at each start otherwise), as Docker moves the gateway.
+    fn move_default_route(&self, state: &mut State) {
+        let pid = state.pid;
+        let Some(next) = state
+            .nics
+            .iter_mut()
+            .find(|n| !n.user.as_ref().is_some_and(|u| u.network.internal))
+        else {
+            return;
+        };
+        next.default_route = true;
+        if pid.is_none() || next.running.is_none() {
+            return;
+        }
+        let moved = next.addresses().and_then(|addresses| {
+            let target = burrow_net::NamespaceTarget {
+                user_ns: None,
+                net_ns: self.namespace.clone(),
+            };
+            burrow_net::add_default_route(
+                &target,
+                &next.ifname,
+                addresses.gateway,
+                addresses.gateway6,
+            )
+            .map_err(|e| EngineError::Other(e.to_string()))
+        });
+        if let Err(e) = moved {
+            eprintln!(
+                "burrow: cannot move the default route to {} (network {}): {e}",
+                next.ifname, next.network
+            );
         }
     }
 

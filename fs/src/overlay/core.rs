@@ -49,6 +49,16 @@ pub struct ListedEntry {
     pub ino: u64,
 }
 
+/// A merged directory as read for one directory handle.
+pub struct Listing {
+    pub path: PathBuf,
+    pub dir_layers: Vec<usize>,
+    /// The directory open in each of `dir_layers`, same order; emptied once the
+    /// listing has been served to its end.
+    pub dirs: Vec<rfs::Dir>,
+    pub entries: Vec<ListedEntry>,
+}
+
 /// A file open through the overlay.
 pub struct OpenFile {
     pub file: File,
@@ -611,16 +621,33 @@ impl Core {
         }
     }
 
-    /// The merged entries of a directory (without `.` and `..`).
-    pub fn list(&self, ino: u64) -> FsResult<(PathBuf, Vec<usize>, Vec<ListedEntry>)> {
+    /// The merged entries of a directory (without `.` and `..`), with each merged
+    /// layer's directory kept open for the lookups that readdirplus answers.
+    pub fn list(&self, ino: u64) -> FsResult<Listing> {
         let (path, dir_layers) = self.dir_info(ino)?;
-        let entries = self.list_path(&path, &dir_layers)?;
-        Ok((path, dir_layers, entries))
+        let (dirs, entries) = self.list_layers(&path, &dir_layers)?;
+        Ok(Listing {
+            path,
+            dir_layers,
+            dirs,
+            entries,
+        })
     }
 
     fn list_path(&self, path: &Path, dir_layers: &[usize]) -> FsResult<Vec<ListedEntry>> {
+        Ok(self.list_layers(path, dir_layers)?.1)
+    }
+
+    /// Reads the directory at `path` in each of `dir_layers` (top first) and merges the
+    /// names; returns the open directories too, in the order of `dir_layers`.
+    fn list_layers(
+        &self,
+        path: &Path,
+        dir_layers: &[usize],
+    ) -> FsResult<(Vec<rfs::Dir>, Vec<ListedEntry>)> {
         let mut seen: HashSet<OsString> = HashSet::new();
         let mut out = Vec::new();
+        let mut dirs = Vec::with_capacity(dir_layers.len());
         for &layer in dir_layers {
             let fd = rfs::openat(
                 &self.layers[layer].fd,
@@ -673,30 +700,96 @@ impl Core {
                 });
             }
             seen.extend(hidden);
+            dirs.push(dir);
         }
-        Ok(out)
+        Ok((dirs, out))
     }
 
-    /// A lookup of a listed entry without searching the layers again (readdirplus).
+    /// A lookup of a listed entry without searching the layers again (readdirplus):
+    /// the name is stat'ed and its xattrs listed relative to the open directory of its
+    /// layer, one path component each, where a lookup walks the whole path.
     pub fn lookup_listed(
         &self,
         parent: u64,
-        dir: &Path,
-        dir_layers: &[usize],
+        listing: &Listing,
         entry: &ListedEntry,
     ) -> FsResult<(FileAttr, u64, Duration)> {
-        let path = dir.join(&entry.name);
-        let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
+        let at = listing
+            .dir_layers
+            .iter()
+            .position(|l| *l == entry.layer)
+            .ok_or(Errno::NOENT)?;
+        let path = listing.path.join(&entry.name);
+        let Some(dir) = listing.dirs.get(at) else {
+            // The handle's dirs were closed after a full read: through the path.
+            let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
+            let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                self.dir_layers_of(&path, &listing.dir_layers[at..])?
+            } else {
+                Vec::new()
+            };
+            return self.register(parent, &entry.name, entry.layer, &st, below);
+        };
+        let dir = dir.fd()?;
+        let st = match rfs::statat(dir, entry.name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => {
+                return Err(Errno::NOENT)
+            }
+            Err(e) => return Err(e.into()),
+        };
         let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            let from = dir_layers
-                .iter()
-                .position(|l| *l == entry.layer)
-                .ok_or(Errno::NOENT)?;
-            self.dir_layers_of(&path, &dir_layers[from..])?
+            self.dir_layers_of(&path, &listing.dir_layers[at..])?
         } else {
             Vec::new()
         };
-        self.register(parent, &entry.name, entry.layer, &st, below)
+        let attr = self.attr_at(dir, entry, &path, &st, below.len() > 1);
+        self.remember(parent, &entry.name, entry.layer, attr, below)
+    }
+
+    /// What `number_for` and `attr_of` answer, with one `listxattrat` relative to the
+    /// entry's directory telling that neither an origin nor an ownership record is
+    /// there (nearly every file); the path-based reads run only when one is.
+    fn attr_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        entry: &ListedEntry,
+        path: &Path,
+        st: &Stat,
+        merged: bool,
+    ) -> FileAttr {
+        let layer = entry.layer;
+        let kind = st.st_mode & libc::S_IFMT;
+        let wants_origin = self.has_upper && layer == 0 && kind != libc::S_IFLNK;
+        let wants_record = kind == libc::S_IFREG || kind == libc::S_IFDIR;
+        if !wants_origin && !wants_record {
+            return self.attr_with(st, None, self.xino(layer, st.st_ino), merged);
+        }
+        let mut names = [0u8; 512];
+        let listed = sys::listxattr_at(dir, entry.name.as_os_str(), &mut names);
+        let Some(Ok(len)) = listed else {
+            // No listxattrat (before Linux 6.13), or a list too long for the buffer.
+            let number = self.number_for(layer, path, st);
+            return self.attr_of(layer, path, st, number, merged);
+        };
+        let present = |wanted: &str| {
+            names[..len]
+                .split(|b| *b == 0)
+                .any(|name| name == wanted.as_bytes())
+        };
+        let number = if wants_origin && present(ORIGIN_XATTR) {
+            self.number_for(layer, path, st)
+        } else {
+            self.xino(layer, st.st_ino)
+        };
+        let record = if wants_record
+            && (present(OVERRIDE_STAT_XATTR) || present(FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR))
+        {
+            self.override_of(layer, path)
+        } else {
+            None
+        };
+        self.attr_with(st, record, number, merged)
     }
 
     pub fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {

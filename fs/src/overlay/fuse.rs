@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -17,7 +17,7 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::core::{Core, ListedEntry};
+use super::core::{Core, Listing};
 use super::errno::{Errno, FsResult};
 
 /// Largest read and write the kernel is asked to send (1 MiB).
@@ -27,12 +27,8 @@ pub const MAX_IO: u32 = 1 << 20;
 /// positions in the snapshot (1-based; `.` and `..` first), so seekdir/telldir are
 /// stable; a read from offset 0 after the first takes a new snapshot (rewinddir).
 struct DirStream {
-    path: PathBuf,
-    dir_layers: Vec<usize>,
-    entries: Vec<ListedEntry>,
+    listing: Option<Listing>,
     parent: u64,
-    /// Whether the snapshot was taken (by the first read).
-    listed: bool,
     served: bool,
 }
 
@@ -100,11 +96,8 @@ impl OverlayFs {
         lock(&self.dirs).insert(
             fh,
             Arc::new(Mutex::new(DirStream {
-                path: PathBuf::new(),
-                dir_layers: Vec::new(),
-                entries: Vec::new(),
+                listing: None,
                 parent,
-                listed: false,
                 served: false,
             })),
         );
@@ -120,12 +113,8 @@ impl OverlayFs {
     }
 
     fn refresh(&self, ino: u64, stream: &mut DirStream, offset: u64) -> FsResult<()> {
-        if !stream.listed || (offset == 0 && stream.served) {
-            let (path, dir_layers, entries) = self.core.list(ino)?;
-            stream.path = path;
-            stream.dir_layers = dir_layers;
-            stream.entries = entries;
-            stream.listed = true;
+        if stream.listing.is_none() || (offset == 0 && stream.served) {
+            stream.listing = Some(self.core.list(ino)?);
         }
         stream.served = true;
         Ok(())
@@ -156,7 +145,11 @@ impl OverlayFs {
             position += 1;
         }
         let start = position - dots.len();
-        for (i, entry) in stream.entries.iter().enumerate().skip(start) {
+        let Some(listing) = stream.listing.as_mut() else {
+            return Ok(());
+        };
+        let mut to_the_end = true;
+        for (i, entry) in listing.entries.iter().enumerate().skip(start) {
             let item = DirItem {
                 ino: entry.ino,
                 next: (i + dots.len() + 1) as u64,
@@ -165,14 +158,12 @@ impl OverlayFs {
             };
             if !R::PLUS {
                 if reply.add(&item, None) {
+                    to_the_end = false;
                     break;
                 }
                 continue;
             }
-            let found = match self
-                .core
-                .lookup_listed(ino, &stream.path, &stream.dir_layers, entry)
-            {
+            let found = match self.core.lookup_listed(ino, listing, entry) {
                 Ok(found) => found,
                 Err(_) => continue, // vanished since the snapshot
             };
@@ -180,8 +171,14 @@ impl OverlayFs {
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
+                to_the_end = false;
                 break;
             }
+        }
+        if to_the_end {
+            // Served whole: the open layer dirs go, so an idle handle holds no
+            // descriptors (a seek back looks names up through their paths).
+            listing.dirs.clear();
         }
         Ok(())
     }
@@ -276,8 +273,11 @@ fn reply_xattr(reply: ReplyXattr, size: u32, result: FsResult<Vec<u8>>) {
 
 impl Filesystem for OverlayFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        // Every directory read is a readdirplus: with READDIRPLUS_AUTO the kernel
+        // asks for plain entries after the first reply unless a lookup came in
+        // between, so a `find` or `du` of a big directory then sends one LOOKUP per
+        // remaining name; plus replies answer those lookups in bulk.
         let mut wanted = InitFlags::FUSE_DO_READDIRPLUS
-            | InitFlags::FUSE_READDIRPLUS_AUTO
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_CACHE_SYMLINKS

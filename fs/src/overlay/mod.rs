@@ -47,9 +47,12 @@
 //! entries and attributes for long (a day for lower entries, a second for upper ones),
 //! keep page cache across opens and use the writeback cache. Negative lookups are cached
 //! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
-//! server only to open and close directories. Requests are served by several threads,
-//! each on its own clone of the /dev/fuse fd; namespace changes take one lock, reads,
-//! writes, lookups and listings do not. FLUSH is answered ENOSYS once, so closes
+//! server only to open and close directories. A cold walk (a fresh mount, as a
+//! container starts) is one READDIRPLUS per directory and no LOOKUP: every directory
+//! read is a readdirplus, and each of its entries costs the server one `fstatat` and
+//! one `listxattrat` relative to the layer directory the listing opened. Requests are
+//! served by several threads, each on its own clone of the /dev/fuse fd; namespace
+//! changes take one lock, reads, writes, lookups and listings do not. FLUSH is answered ENOSYS once, so closes
 //! cost no round trip (the kernel still writes dirty pages back and reports their
 //! errors at close), and a create or mkdir answers from the new entry's own stat.
 //!
@@ -82,7 +85,7 @@ use thiserror::Error;
 
 use crate::idmap::IdShift;
 
-pub use self::core::ORIGIN_XATTR;
+pub use self::core::{is_private_xattr, ORIGIN_XATTR};
 pub use self::errno::Errno;
 pub use self::whiteout::OPAQUE as OPAQUE_MARKER;
 

@@ -6,6 +6,9 @@
 //!   address, listed in [`RegistryOptions::insecure_registries`], or when
 //!   `tls_verify` is off: then HTTPS is tried without certificate checks and, if the
 //!   server does not speak TLS, plain HTTP — decided once per host by pinging `/v2/`.
+//!   A registry with a directory in `certs.d` ([`certs`]) is verified with the CAs
+//!   there (and gets the client certificate there), loopback or not, unless it is
+//!   made insecure explicitly.
 //! - Auth: requests go out with whatever authorization the client already holds for
 //!   the host and scope. A 401 carries a challenge (see [`auth`]); the client answers
 //!   it (token from the realm, or basic credentials) and repeats the request once. A
@@ -18,13 +21,16 @@
 //!   header when the host changes.
 
 pub mod auth;
+pub mod certs;
 pub mod helper;
 mod pull;
 mod push;
+mod sources;
+mod upload;
 
 pub use auth::{Challenge, Credential, Credentials};
 pub(crate) use pull::now;
-pub use pull::pull;
+pub use pull::{pull, pull_from};
 pub use push::push;
 
 use std::collections::{HashMap, HashSet};
@@ -106,6 +112,8 @@ pub struct RegistryOptions {
     /// Hosts (`host[:port]`) to treat as insecure, like Docker's `insecure-registries`.
     pub insecure_registries: Vec<String>,
     pub credentials: Credentials,
+    /// Where per-registry CA and client certificates are looked for.
+    pub certs_dirs: Vec<PathBuf>,
     /// Blobs transferred at once.
     pub max_concurrent_transfers: usize,
     /// Attempts per blob transfer (network errors and 5xx are retried).
@@ -121,6 +129,7 @@ impl Default for RegistryOptions {
             tls_verify: true,
             insecure_registries: Vec::new(),
             credentials: Credentials::from_env(),
+            certs_dirs: certs::default_dirs(),
             max_concurrent_transfers: 3,
             attempts: 3,
             connect_timeout: Duration::from_secs(15),
@@ -157,7 +166,27 @@ pub(crate) struct Scope<'a> {
 pub(crate) enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(PathBuf, u64),
+    /// `len` bytes of a file from `offset` (a blob upload, or a chunk of one); the
+    /// callback, if any, hears the bytes of the range sent so far as they go.
+    FileRange(PathBuf, u64, u64, Option<&'a (dyn Fn(u64) + Sync)>),
+}
+
+/// A reader that reports how many bytes went through it.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    report: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.done += n as u64;
+            (self.report)(self.done);
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Default)]
@@ -175,6 +204,8 @@ pub struct Client {
     options: RegistryOptions,
     verified: OnceLock<Result<ureq::Agent, String>>,
     unverified: OnceLock<Result<ureq::Agent, String>>,
+    /// host → an agent checking its `certs.d` CAs, or `None` when it has none.
+    host_agents: Mutex<HashMap<String, Result<Option<ureq::Agent>, String>>>,
     state: Mutex<AuthState>,
 }
 
@@ -265,6 +296,7 @@ impl Client {
             options,
             verified: OnceLock::new(),
             unverified: OnceLock::new(),
+            host_agents: Mutex::new(HashMap::new()),
             state: Mutex::new(AuthState::default()),
         }
     }
@@ -279,8 +311,11 @@ impl Client {
 
     /// Whether `host` may use plain HTTP and unverified TLS.
     pub fn is_insecure(&self, host: &str) -> bool {
-        if !self.options.tls_verify || self.options.insecure_registries.iter().any(|h| h == host) {
+        if self.explicitly_insecure(host) {
             return true;
+        }
+        if !matches!(self.host_agent(host), Ok(None)) {
+            return false;
         }
         let name = host_without_port(host);
         name == "localhost"
@@ -291,13 +326,47 @@ impl Client {
                 .is_ok_and(|ip| ip.is_loopback())
     }
 
+    /// `--tls-verify=false`, or listed as insecure.
+    fn explicitly_insecure(&self, host: &str) -> bool {
+        !self.options.tls_verify || self.options.insecure_registries.iter().any(|h| h == host)
+    }
+
+    /// The agent checking `host`'s own CAs (`certs.d`), built once per host.
+    fn host_agent(&self, host: &str) -> Result<Option<ureq::Agent>, RegistryError> {
+        let mut agents = self.host_agents.lock().unwrap_or_else(|p| p.into_inner());
+        agents
+            .entry(host.to_string())
+            .or_insert_with(|| {
+                let found = certs::load(&self.options.certs_dirs, host)?;
+                found
+                    .map(|certs| build_agent(&self.options, TlsTrust::Host(certs)))
+                    .transpose()
+            })
+            .clone()
+            .map_err(RegistryError::Tls)
+    }
+
+    /// The agent for a request to `host` over HTTPS (`https`) or plain HTTP.
+    fn agent_for(&self, host: &str, https: bool) -> Result<ureq::Agent, RegistryError> {
+        if https && !self.explicitly_insecure(host) {
+            if let Some(agent) = self.host_agent(host)? {
+                return Ok(agent);
+            }
+        }
+        self.agent(https && !self.is_insecure(host))
+    }
+
     fn agent(&self, verify: bool) -> Result<ureq::Agent, RegistryError> {
         let cell = if verify {
             &self.verified
         } else {
             &self.unverified
         };
-        cell.get_or_init(|| build_agent(&self.options, verify))
+        let trust = match verify {
+            true => TlsTrust::System,
+            false => TlsTrust::Anything,
+        };
+        cell.get_or_init(|| build_agent(&self.options, trust))
             .clone()
             .map_err(RegistryError::Tls)
     }
@@ -314,14 +383,15 @@ impl Client {
         };
         let mut failures = Vec::new();
         for scheme in schemes {
-            let agent = self.agent(*scheme == "https" && !self.is_insecure(host))?;
+            let agent = self.agent_for(host, *scheme == "https")?;
             let url = format!("{scheme}://{host}/v2/");
             match agent.get(&url).call() {
                 Ok(_) | Err(ureq::Error::Status(..)) => {
                     self.state().schemes.insert(host.to_string(), scheme);
                     return Ok(format!("{scheme}://{host}"));
                 }
-                Err(e) => failures.push(format!("{url}: {e}")),
+                // ureq names the URL itself.
+                Err(e) => failures.push(e.to_string()),
             }
         }
         Err(RegistryError::Unreachable {
@@ -389,8 +459,9 @@ impl Client {
         body: &Body<'_>,
         authorization: Option<&str>,
     ) -> Result<Response, RegistryError> {
-        let verify = !self.is_insecure(host);
-        let mut request = self.agent(verify)?.request(method, url);
+        let mut request = self
+            .agent_for(host, url.starts_with("https://"))?
+            .request(method, url);
         for (name, value) in headers {
             request = request.set(name, value);
         }
@@ -400,15 +471,29 @@ impl Client {
         let result = match body {
             Body::Empty => request.call(),
             Body::Bytes(bytes) => request.send_bytes(bytes),
-            Body::File(path, size) => {
-                let file = std::fs::File::open(path).map_err(|e| RegistryError::Transport {
+            Body::FileRange(path, offset, len, report) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = std::fs::File::open(path).map_err(|e| RegistryError::Transport {
                     action: format!("read {} to upload to", path.display()),
                     url: url.to_string(),
                     message: e.to_string(),
                 })?;
-                request
-                    .set("Content-Length", &size.to_string())
-                    .send(std::io::BufReader::with_capacity(256 << 10, file))
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| RegistryError::Transport {
+                        action: format!("seek in {} to upload to", path.display()),
+                        url: url.to_string(),
+                        message: e.to_string(),
+                    })?;
+                let reader = std::io::BufReader::with_capacity(256 << 10, file.take(*len));
+                let request = request.set("Content-Length", &len.to_string());
+                match report {
+                    Some(report) => request.send(Counting {
+                        inner: reader,
+                        done: 0,
+                        report: *report,
+                    }),
+                    None => request.send(reader),
+                }
             }
         };
         let inner = match result {
@@ -476,7 +561,7 @@ impl Client {
             .nth(1)
             .and_then(|rest| rest.split('/').next())
             .unwrap_or("");
-        let agent = self.agent(!self.is_insecure(realm_host))?;
+        let agent = self.agent_for(realm_host, realm.starts_with("https://"))?;
         let result = match &credential {
             // An identity token is an OAuth2 refresh token: traded by POST, as Docker does.
             Some(credential) if credential.is_identity_token() => agent.post(realm).send_form(&[
@@ -571,8 +656,18 @@ fn host_without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
-fn build_agent(options: &RegistryOptions, verify: bool) -> Result<ureq::Agent, String> {
-    let tls = tls_config(verify)?;
+/// Which certificates a TLS connection accepts.
+enum TlsTrust {
+    /// The system's roots.
+    System,
+    /// The system's roots and a registry's own CAs, with its client certificate.
+    Host(certs::HostCerts),
+    /// Any (insecure registries only).
+    Anything,
+}
+
+fn build_agent(options: &RegistryOptions, trust: TlsTrust) -> Result<ureq::Agent, String> {
+    let tls = tls_config(trust)?;
     Ok(ureq::AgentBuilder::new()
         .tls_config(tls)
         .timeout_connect(options.connect_timeout)
@@ -584,26 +679,46 @@ fn build_agent(options: &RegistryOptions, verify: bool) -> Result<ureq::Agent, S
         .build())
 }
 
-fn tls_config(verify: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(trust: TlsTrust) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = if verify {
-        let mut roots = rustls::RootCertStore::empty();
-        let loaded = rustls_native_certs::load_native_certs();
-        for cert in loaded.certs {
-            let _ = roots.add(cert);
+    let host = match trust {
+        TlsTrust::Anything => {
+            return Ok(Arc::new(
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+                    .with_no_client_auth(),
+            ))
         }
-        if roots.is_empty() {
-            return Err("no usable CA certificates in the system store".to_string());
+        TlsTrust::System => None,
+        TlsTrust::Host(certs) => Some(certs),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let loaded = rustls_native_certs::load_native_certs();
+    for cert in loaded.certs {
+        let _ = roots.add(cert);
+    }
+    let mut client = None;
+    if let Some(host) = host {
+        for cert in host.roots {
+            roots
+                .add(cert)
+                .map_err(|e| format!("unusable CA certificate in {}: {e}", host.dir.display()))?;
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
+        client = host.client.map(|pair| (pair, host.dir));
+    }
+    if roots.is_empty() {
+        return Err("no usable CA certificates in the system store".to_string());
+    }
+    let builder = builder.with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some(((chain, key), dir)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("unusable client certificate in {}: {e}", dir.display()))?,
     };
     Ok(Arc::new(config))
 }

@@ -51,12 +51,27 @@ pub fn pull(
     unpacker: &dyn LayerUnpacker,
     progress: &dyn Progress,
 ) -> Result<ImageRecord, RegistryError> {
-    let _lock = store.lock_shared()?;
     let host = reference.registry_host();
+    pull_from(client, store, reference, host, platform, unpacker, progress)
+}
+
+/// [`pull`], fetching from `host` (a mirror of the reference's registry, serving the
+/// same repository path); the image is recorded under `reference` all the same.
+pub fn pull_from(
+    client: &Client,
+    store: &Store,
+    reference: &Reference,
+    host: &str,
+    platform: &Platform,
+    unpacker: &dyn LayerUnpacker,
+    progress: &dyn Progress,
+) -> Result<ImageRecord, RegistryError> {
+    let _lock = store.lock_shared()?;
     let repository = reference.path();
     let top = fetch_manifest(
         client,
         reference,
+        host,
         &reference.manifest_reference(),
         reference.digest(),
     )?;
@@ -66,7 +81,8 @@ pub fn pull(
         Manifest::Index(index) => {
             let entry = select_platform(&index, platform)?;
             let digest = Digest::from_oci(entry.digest()).map_err(ManifestError::from)?;
-            let fetched = fetch_manifest(client, reference, &digest.to_string(), Some(&digest))?;
+            let fetched =
+                fetch_manifest(client, reference, host, &digest.to_string(), Some(&digest))?;
             let parsed = parse_manifest(&fetched.bytes, Some(&fetched.media_type))?;
             let Manifest::Image(manifest) = parsed.manifest else {
                 return Err(ManifestError::UnknownManifestType(format!(
@@ -154,10 +170,10 @@ pub(crate) fn now() -> u64 {
 fn fetch_manifest(
     client: &Client,
     reference: &Reference,
+    host: &str,
     target: &str,
     expected: Option<&Digest>,
 ) -> Result<Fetched, RegistryError> {
-    let host = reference.registry_host();
     let path = format!("/v2/{}/manifests/{target}", reference.path());
     let response = client.send(
         &Scope {
@@ -248,6 +264,7 @@ fn ensure_blob(
     loop {
         match download(client, store, host, repository, blob, progress) {
             Ok(()) => {
+                super::sources::remember(store, &blob.digest, host, repository);
                 progress.event(ProgressEvent::Finished {
                     digest: blob.digest.clone(),
                 });

@@ -1,14 +1,17 @@
 //! Push: blobs first (skipping those the registry has), then the manifest.
 //!
 //! For each blob of the image (config and layers, in parallel): `HEAD` the blob; if it
-//! is missing, `POST /v2/NAME/blobs/uploads/` opens an upload session and one `PUT` to
-//! its `Location` with `?digest=` sends the whole blob (monolithic upload). When every
+//! is missing, an upload session sends it ([`super::upload`]: a cross-repository mount
+//! when the blob is known to be in another repository of the registry, else a
+//! monolithic `PUT` for small blobs and `PATCH` chunks for large ones). Where each
+//! blob was found or sent is remembered ([`super::sources`]). When every
 //! blob is there, the manifest is `PUT` under the tag (or digest) with its own media
 //! type, byte for byte as stored, so its digest is unchanged. The registry's
 //! `Docker-Content-Digest` answer is checked against it.
 
 use super::pull::{is_transient, run_parallel};
-use super::{Access, Body, Client, RegistryError, Scope};
+use super::upload::{self, Opened};
+use super::{sources, Access, Body, Client, RegistryError, Scope};
 use crate::digest::Digest;
 use crate::manifest::{parse_manifest, BlobRef, ImageParts, Manifest, ManifestError};
 use crate::progress::{Progress, ProgressEvent};
@@ -126,6 +129,7 @@ fn upload_blob(
         &Body::Empty,
     )?;
     if head.status == 200 {
+        sources::remember(store, &blob.digest, host, repository);
         progress.event(ProgressEvent::Exists {
             digest: blob.digest.clone(),
         });
@@ -136,90 +140,31 @@ fn upload_blob(
         digest: blob.digest.clone(),
         size,
     });
-    let start = client.send(
-        &Scope {
-            host,
-            repository,
-            access: Access::Push,
-        },
-        "POST",
-        &format!("/v2/{repository}/blobs/uploads/"),
-        &[("Content-Length", "0")],
-        &Body::Empty,
-    )?;
-    if start.status != 202 {
-        return Err(RegistryError::Status {
-            action: "start blob upload at".to_string(),
-            url: start.url.clone(),
-            status: start.status,
-            detail: start.detail(),
-        });
+    let known = sources::sources(store, &blob.digest, host);
+    match upload::open(client, host, repository, &blob.digest, &known)? {
+        Opened::Mounted(from) => {
+            sources::remember(store, &blob.digest, host, repository);
+            progress.event(ProgressEvent::Mounted {
+                digest: blob.digest.clone(),
+                from,
+            });
+            return Ok(());
+        }
+        Opened::Session(location) => {
+            upload::send(
+                client,
+                store,
+                host,
+                repository,
+                &blob.digest,
+                location,
+                progress,
+            )?;
+        }
     }
-    let location = start
-        .header("location")
-        .map(str::to_string)
-        .ok_or_else(|| RegistryError::Status {
-            action: "start blob upload (no Location header) at".to_string(),
-            url: start.url.clone(),
-            status: start.status,
-            detail: String::new(),
-        })?;
-    let location = absolute_location(&start.url, &location);
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let target = format!("{location}{separator}digest={}", blob.digest);
-    let put = client.send(
-        &Scope {
-            host,
-            repository,
-            access: Access::Push,
-        },
-        "PUT",
-        &target,
-        &[("Content-Type", "application/octet-stream")],
-        &Body::File(store.blob_path(&blob.digest), size),
-    )?;
-    if put.status != 201 {
-        return Err(RegistryError::Status {
-            action: format!("upload blob {} to", blob.digest),
-            url: put.url.clone(),
-            status: put.status,
-            detail: put.detail(),
-        });
-    }
+    sources::remember(store, &blob.digest, host, repository);
     progress.event(ProgressEvent::Finished {
         digest: blob.digest.clone(),
     });
     Ok(())
-}
-
-/// Resolves an upload `Location` (absolute, or a path on the same origin).
-fn absolute_location(request_url: &str, location: &str) -> String {
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.to_string();
-    }
-    let origin_end = request_url
-        .find("://")
-        .and_then(|i| request_url[i + 3..].find('/').map(|j| i + 3 + j))
-        .unwrap_or(request_url.len());
-    format!("{}{location}", &request_url[..origin_end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::absolute_location;
-
-    #[test]
-    fn upload_locations_resolve_against_the_origin() {
-        assert_eq!(
-            absolute_location(
-                "http://h:5000/v2/a/blobs/uploads/",
-                "/v2/a/blobs/uploads/x?s=1"
-            ),
-            "http://h:5000/v2/a/blobs/uploads/x?s=1"
-        );
-        assert_eq!(
-            absolute_location("http://h/v2/", "https://other/upload"),
-            "https://other/upload"
-        );
-    }
 }

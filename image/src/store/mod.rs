@@ -30,11 +30,13 @@ mod images;
 mod layers;
 mod lock;
 mod prune;
+mod undo;
 
 pub use images::{ImageRecord, RemoveOutcome};
 pub use layers::LayerRecord;
 pub use lock::FileLock;
 pub use prune::{PruneOptions, PruneReport};
+pub use undo::{StoreMark, Undone};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -111,6 +113,8 @@ impl Store {
         for dir in [
             "blobs/sha256",
             "blobs/sha512",
+            "blob-sources/sha256",
+            "blob-sources/sha512",
             "images",
             "layers",
             "tmp",
@@ -161,6 +165,24 @@ impl Store {
             .join("blobs")
             .join(digest.algorithm().name())
             .join(digest.hex())
+    }
+
+    /// Where the registry repositories blob `digest` is known to be in are
+    /// recorded (see `registry::sources`).
+    pub(crate) fn blob_sources_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blob-sources")
+            .join(digest.algorithm().name())
+            .join(digest.hex())
+    }
+
+    /// Removes blob `digest` and what is recorded about it.
+    pub(crate) fn remove_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+        // A hint only: a record left behind costs nothing but a failed mount.
+        let _ = std::fs::remove_file(self.blob_sources_path(digest));
+        Ok(())
     }
 
     pub fn has_blob(&self, digest: &Digest) -> bool {

@@ -51,7 +51,7 @@ impl Store {
             }
             let path = self.blob_path(&blob);
             report.reclaimed_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            std::fs::remove_file(&path).map_err(|e| StoreError::io("remove", &path, e))?;
+            self.remove_blob(&blob)?;
             report.blobs.push(blob);
         }
         for name in list_dir(&self.root.join("layers"))? {

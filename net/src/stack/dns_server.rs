@@ -5,6 +5,11 @@
 //! container gets SERVFAIL. Names are looked up in the fixed list first, then in the
 //! configured [`crate::NameSource`] (asked again on every query: members come and go).
 //! An internal network forwards nothing: other names get SERVFAIL at once.
+//!
+//! Each resolver gets a socket of its own, connected to it, so the kernel drops
+//! datagrams from anyone else and no socket on the host accepts from anyone;
+//! forwarded IDs come from a randomly seeded sequence. An internal network
+//! opens none.
 
 use std::collections::HashMap;
 use std::io;
@@ -34,8 +39,9 @@ pub(super) struct DnsServer {
     /// The IPv4 socket, then the IPv6 one when IPv6 is on.
     handles: Vec<SocketHandle>,
     upstreams: Vec<SocketAddr>,
-    /// One unconnected socket for all IPv4 upstreams (IPv6 upstreams are skipped).
-    upstream_socket: Option<mio::net::UdpSocket>,
+    /// A socket connected to each upstream, in the same order; empty on an
+    /// internal network.
+    upstream_sockets: Vec<mio::net::UdpSocket>,
     pub upstream_readable: bool,
     pending: HashMap<u16, Pending>,
     next_id: u16,
@@ -63,30 +69,28 @@ impl DnsServer {
                 .map_err(|e| io::Error::other(format!("bind the DNS socket: {e}")))?;
             handles.push(sockets.add(socket));
         }
-        let upstreams: Vec<SocketAddr> = match config.dns_upstreams.is_empty() {
-            true => dns::host_resolvers(Path::new("/etc/resolv.conf")).unwrap_or_default(),
-            false => config.dns_upstreams.clone(),
-        }
-        .into_iter()
-        .filter(SocketAddr::is_ipv4)
-        .collect();
-        let upstream_socket = match upstreams.is_empty() {
-            true => None,
-            false => {
-                let mut socket =
-                    mio::net::UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+        let candidates: Vec<SocketAddr> = match (config.internal, config.dns_upstreams.is_empty()) {
+            (true, _) => Vec::new(),
+            (false, true) => dns::host_resolvers(Path::new("/etc/resolv.conf")).unwrap_or_default(),
+            (false, false) => config.dns_upstreams.clone(),
+        };
+        // A resolver the host cannot route to is left out, not fatal.
+        let (mut upstreams, mut upstream_sockets) = (Vec::new(), Vec::new());
+        for upstream in candidates {
+            if let Ok(mut socket) = connected_socket(upstream) {
                 poll.registry()
                     .register(&mut socket, DNS_UPSTREAM, Interest::READABLE)?;
-                Some(socket)
+                upstreams.push(upstream);
+                upstream_sockets.push(socket);
             }
-        };
+        }
         Ok(DnsServer {
             handles,
             upstreams,
-            upstream_socket,
+            upstream_sockets,
             upstream_readable: false,
             pending: HashMap::new(),
-            next_id: std::process::id() as u16,
+            next_id: super::random_seed() as u16,
             names: config.answered_names(),
         })
     }
@@ -101,15 +105,24 @@ impl DnsServer {
     }
 
     fn send_upstream(&self, pending: &Pending, id: u16) {
-        let (Some(socket), Some(upstream)) =
-            (&self.upstream_socket, self.upstreams.get(pending.upstream))
-        else {
+        let Some(socket) = self.upstream_sockets.get(pending.upstream) else {
             return;
         };
         let mut query = pending.query.clone();
         dns::set_message_id(&mut query, id);
-        let _ = socket.send_to(&query, *upstream);
+        let _ = socket.send(&query);
     }
+}
+
+/// A UDP socket on an ephemeral port that takes datagrams from `upstream` only.
+fn connected_socket(upstream: SocketAddr) -> io::Result<mio::net::UdpSocket> {
+    let any: IpAddr = match upstream {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = mio::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
+    socket.connect(upstream)?;
+    Ok(socket)
 }
 
 impl Stack {
@@ -127,30 +140,36 @@ impl Stack {
                 self.handle_query(query, meta.endpoint);
             }
         }
-        // Answers from upstream.
-        while self.dns.upstream_readable {
-            let Some(upstream) = &self.dns.upstream_socket else {
-                break;
+        // Answers from upstream (one readiness for all their sockets: drain each).
+        if self.dns.upstream_readable {
+            self.dns.upstream_readable = false;
+            for upstream in 0..self.dns.upstream_sockets.len() {
+                progress |= self.upstream_answers(upstream);
+            }
+        }
+        progress
+    }
+
+    /// Forwards the answers waiting on upstream `index`'s socket; whether any came.
+    fn upstream_answers(&mut self, index: usize) -> bool {
+        let mut progress = false;
+        loop {
+            let received = match self.dns.upstream_sockets.get(index) {
+                Some(socket) => socket.recv(&mut self.scratch),
+                None => return progress,
             };
-            let (n, from) = match upstream.recv_from(&mut self.scratch) {
-                Ok(received) => received,
+            let n = match received {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.dns.upstream_readable = false;
-                    break;
-                }
+                Err(_) => return progress,
             };
             progress = true;
             let answer = &mut self.scratch[..n];
             let Some(id) = dns::message_id(answer) else {
                 continue;
             };
-            let expected = self
-                .dns
-                .pending
-                .get(&id)
-                .and_then(|p| self.dns.upstreams.get(p.upstream));
-            if expected != Some(&from) {
+            // The answer must come from the resolver the query went to last.
+            if self.dns.pending.get(&id).map(|p| p.upstream) != Some(index) {
                 continue;
             }
             let Some(pending) = self.dns.pending.remove(&id) else {
@@ -161,30 +180,30 @@ impl Stack {
             self.reply_dns(pending.client, &scratch[..n]);
             self.scratch = scratch;
         }
-        progress
     }
 
     fn handle_query(&mut self, query: Vec<u8>, client: IpEndpoint) {
         let Some(question) = dns::parse_query(&query) else {
             return;
         };
-        let local = self
+        let fixed = self
             .dns
             .names
             .iter()
             .find(|(name, _)| *name == question.name)
-            .map(|(_, ip)| *ip)
-            .or_else(|| {
-                let source = self.config.names.as_ref()?;
-                source.lookup(&question.name)
-            });
-        if let Some(address) = local {
+            .map(|(_, ip)| (*ip, None));
+        let local = fixed.or_else(|| {
+            let source = self.config.names.as_ref()?;
+            let address = source.lookup(&question.name)?;
+            Some((address, source.lookup6(&question.name)))
+        });
+        if let Some((address, address6)) = local {
             self.stats.dns_local += 1;
-            let answer = dns::local_answer(&query, &question, address);
+            let answer = dns::local_answer(&query, &question, address, address6);
             self.reply_dns(client, &answer);
             return;
         }
-        if self.dns.upstream_socket.is_none() || self.config.internal {
+        if self.dns.upstream_sockets.is_empty() {
             self.reply_dns(client, &dns::servfail(&query, &question));
             return;
         }

@@ -16,7 +16,9 @@
 //! or writable until an operation returns WouldBlock, and the loop does not block while
 //! a turn made progress. Every table is bounded ([`crate::Limits`]).
 
+mod control;
 mod dns_server;
+mod limits;
 mod peers;
 mod ping;
 mod slab;
@@ -45,7 +47,10 @@ use crate::publish::BoundPort;
 use crate::switch::{SwitchError, SwitchPort};
 use crate::tap::Tap;
 
+use control::ControlQueue;
+pub use control::{ControlError, PortControl, PortId};
 use dns_server::DnsServer;
+use limits::LimitWarnings;
 use ping::PingTable;
 use splice::SpliceTable;
 use tcp::TcpTable;
@@ -58,6 +63,7 @@ const TAP: Token = Token(0);
 const STOP: Token = Token(1);
 const DNS_UPSTREAM: Token = Token(2);
 const SWITCH: Token = Token(3);
+const CONTROL: Token = Token(4);
 const LISTENER_BASE: usize = 1 << 8;
 const TCP_BASE: usize = 1 << 24;
 const UDP_BASE: usize = 2 << 24;
@@ -97,6 +103,8 @@ pub struct StackStats {
     pub switch_out: u64,
     pub switch_in: u64,
     pub switch_dropped: u64,
+    /// Lines printed about full flow tables ([`limits`]).
+    pub limit_warnings: u64,
 }
 
 /// A published port's host socket.
@@ -110,6 +118,8 @@ enum Listener {
         container_port: u16,
         readable: bool,
     },
+    /// A port closed while the stack runs ([`control`]); its index stays taken.
+    Removed,
 }
 
 /// One container's network stack.
@@ -134,6 +144,8 @@ pub struct Stack {
     /// a switched network.
     switch_buf: Vec<u8>,
     stats: StackStats,
+    limit_warnings: LimitWarnings,
+    control: ControlQueue,
 }
 
 impl Stack {
@@ -195,6 +207,8 @@ impl Stack {
             scratch: vec![0; 65536],
             switch_buf: Vec::new(),
             stats: StackStats::default(),
+            limit_warnings: LimitWarnings::default(),
+            control: ControlQueue::default(),
         };
         if stack.switch.is_some() {
             stack.switch_buf = vec![0; crate::switch::MAX_FRAME];
@@ -255,24 +269,56 @@ impl Stack {
         let mut events = Events::with_capacity(256);
         let mut busy = true;
         loop {
-            let timeout = if busy || self.tap_readable || self.switch_readable {
-                Some(Duration::ZERO)
-            } else {
-                self.next_wakeup()
-            };
-            match self.poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StackError::Poll(e)),
+            match self.wait_and_turn(&mut events, busy, None)? {
+                Some(moved) => busy = moved,
+                None => return Ok(()),
             }
-            for event in events.iter() {
-                if event.token() == STOP {
-                    return Ok(());
-                }
-                self.note_event(event);
-            }
-            busy = self.turn()?;
         }
+    }
+
+    /// One turn of the loop, for harnesses that drive the stack step by step (tests,
+    /// fuzzers): waits at most `max_wait` for events (not at all while frames are
+    /// pending), then does what is ready. Returns whether anything moved.
+    pub fn run_once(&mut self, max_wait: Duration) -> Result<bool, StackError> {
+        let mut events = Events::with_capacity(256);
+        Ok(self
+            .wait_and_turn(&mut events, false, Some(max_wait))?
+            .unwrap_or(false))
+    }
+
+    /// Waits for events (not at all when `busy`), then turns; None when a stop fd fired.
+    fn wait_and_turn(
+        &mut self,
+        events: &mut Events,
+        busy: bool,
+        max_wait: Option<Duration>,
+    ) -> Result<Option<bool>, StackError> {
+        let timeout = if busy || self.tap_readable || self.switch_readable {
+            Some(Duration::ZERO)
+        } else {
+            match (self.next_wakeup(), max_wait) {
+                (Some(wakeup), Some(max)) => Some(wakeup.min(max)),
+                (wakeup, max) => wakeup.or(max),
+            }
+        };
+        match self.poll.poll(events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Some(true)),
+            Err(e) => return Err(StackError::Poll(e)),
+        }
+        for event in events.iter() {
+            if event.token() == STOP {
+                return Ok(None);
+            }
+            self.note_event(event);
+        }
+        self.turn().map(Some)
+    }
+
+    /// smoltcp sockets in use (flows of every kind plus the DNS server's): what a
+    /// flood can grow, and what the table limits bound.
+    pub fn sockets_in_use(&self) -> usize {
+        self.sockets.iter().count()
     }
 
     fn note_event(&mut self, event: &mio::event::Event) {
@@ -281,6 +327,7 @@ impl Stack {
             _ if event.token() == TAP => self.tap_readable = true,
             _ if event.token() == DNS_UPSTREAM => self.dns.upstream_readable = true,
             _ if event.token() == SWITCH => self.switch_readable = true,
+            _ if event.token() == CONTROL => self.apply_control(),
             t if t & KIND_MASK == TCP_BASE => self.tcp.note_event(t - TCP_BASE, event),
             t if t & KIND_MASK == UDP_BASE => self.udp.note_event(t - UDP_BASE),
             t if t & KIND_MASK == PING_BASE => self.ping.note_event(t - PING_BASE),
@@ -425,6 +472,7 @@ impl Stack {
 
     fn expire(&mut self) {
         let now = std::time::Instant::now();
+        self.warn_about_limits();
         self.tcp_expire(now);
         self.udp_expire(now);
         self.dns_expire(now);
@@ -454,7 +502,7 @@ fn socket_addr(endpoint: IpEndpoint) -> SocketAddr {
 }
 
 /// Seed for smoltcp's initial sequence numbers.
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(

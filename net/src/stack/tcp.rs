@@ -102,6 +102,7 @@ impl Stack {
         // Timestamps let the container's kernel accept a new connection on a port pair
         // still in TIME-WAIT there (published ports reuse the stack's ports quickly).
         socket.set_tsval_generator(Some(timestamp_ms));
+        socket.set_timeout(Some(self.config.limits.tcp_unresponsive.into()));
         socket
     }
 
@@ -185,12 +186,12 @@ impl Stack {
                 *readable = true;
                 return;
             }
-            None => return,
+            Some(Listener::Removed) | None => return,
         };
         loop {
             let accepted = match &self.listeners[index] {
                 Listener::Tcp { listener, .. } => listener.accept(),
-                Listener::Udp { .. } => return,
+                Listener::Udp { .. } | Listener::Removed => return,
             };
             match accepted {
                 Ok((stream, peer)) if peer.ip().is_loopback() && self.config.splice_loopback => {

@@ -12,7 +12,9 @@
 //! replies go back to the client from the published socket.
 //!
 //! A flow with no datagram either way for `udp_idle` is closed; the table is bounded
-//! and a datagram that would open a flow beyond it is dropped.
+//! and a datagram that would open a flow beyond it is dropped. While the table is full,
+//! flows idle for `udp_idle_when_full` are closed too, so a flood that filled it does
+//! not keep new flows out for long after it stops.
 
 use std::collections::HashMap;
 use std::io;
@@ -350,7 +352,11 @@ impl Stack {
     }
 
     pub(super) fn udp_expire(&mut self, now: Instant) {
-        let idle = self.config.limits.udp_idle;
+        let limits = &self.config.limits;
+        let idle = match self.udp.flows.is_full() {
+            true => limits.udp_idle.min(limits.udp_idle_when_full),
+            false => limits.udp_idle,
+        };
         let stale: Vec<usize> = self
             .udp
             .flows

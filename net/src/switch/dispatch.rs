@@ -11,6 +11,9 @@
 //! its gateway: the gateway's MAC as source, or ARP claiming the gateway's or DNS
 //! address. Each member's stack is that member's own gateway, so a peer that says
 //! otherwise is spoofing and could redirect the container's outside traffic to itself.
+//! The same holds for IPv6: router advertisements and redirects from a peer, and
+//! neighbour advertisements for the gateway's address, are dropped; so is IPv6 with
+//! extension headers (they could hide either), which members have no use for.
 
 use crate::config::NetConfig;
 use crate::frame::{self, Frame};
@@ -65,6 +68,9 @@ pub fn from_peer_allowed(config: &NetConfig, bytes: &[u8]) -> bool {
     if src == GATEWAY_MAC.as_bytes() {
         return false;
     }
+    if bytes.get(12..14) == Some(&[0x86, 0xdd]) {
+        return ipv6_from_peer_allowed(config, &bytes[14..]);
+    }
     if bytes.get(12..14) != Some(&[0x08, 0x06]) {
         return true;
     }
@@ -74,6 +80,31 @@ pub fn from_peer_allowed(config: &NetConfig, bytes: &[u8]) -> bool {
     };
     let sender = std::net::Ipv4Addr::new(sender[0], sender[1], sender[2], sender[3]);
     sender != config.gateway_ip && sender != config.dns_ip
+}
+
+/// An IPv6 packet (from its fixed header on) from a peer: TCP, UDP and ICMPv6 other
+/// than what would make the peer the container's router.
+fn ipv6_from_peer_allowed(config: &NetConfig, packet: &[u8]) -> bool {
+    const ICMPV6: u8 = 58;
+    const ROUTER_ADVERTISEMENT: u8 = 134;
+    const NEIGHBOR_ADVERTISEMENT: u8 = 136;
+    const REDIRECT: u8 = 137;
+    match packet.get(6) {
+        Some(6 | 17) => true,
+        Some(&ICMPV6) => match packet.get(40) {
+            Some(&ROUTER_ADVERTISEMENT | &REDIRECT) | None => false,
+            Some(&NEIGHBOR_ADVERTISEMENT) => {
+                let Some(target) = packet.get(48..64) else {
+                    return false;
+                };
+                let target =
+                    std::net::Ipv6Addr::from(<[u8; 16]>::try_from(target).unwrap_or([0; 16]));
+                target != config.gateway_ip6 && target != config.dns_ip6
+            }
+            Some(_) => true,
+        },
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +207,75 @@ mod tests {
         spoofed[28..32].copy_from_slice(&[10, 89, 1, 1]);
         assert!(!from_peer_allowed(&config, &spoofed));
         assert!(!from_peer_allowed(&config, &spoofed[..20]));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        /// The switch's routing reads frames from the container and from peers: any
+        /// bytes at all give an answer, never a panic.
+        #[test]
+        fn routing_never_panics_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            arp in proptest::prelude::any::<bool>(),
+        ) {
+            let config = network();
+            let mut bytes = bytes;
+            if arp && bytes.len() >= 14 {
+                bytes[12..14].copy_from_slice(&[0x08, 0x06]);
+            }
+            let _ = route(&config, &bytes);
+            let _ = from_peer_allowed(&config, &bytes);
+        }
+    }
+
+    /// An IPv6 frame from a peer: `next_header`, then `payload` after the fixed header.
+    fn ipv6_from_peer(next_header: u8, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0; 14 + 40];
+        bytes[..6].copy_from_slice(CONTAINER_MAC.as_bytes());
+        bytes[6..12].copy_from_slice(PEER_MAC.as_bytes());
+        bytes[12..14].copy_from_slice(&[0x86, 0xdd]);
+        bytes[14] = 0x60;
+        bytes[14 + 6] = next_header;
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    #[test]
+    fn ipv6_peers_cannot_pose_as_the_router() {
+        let mut config = network();
+        config.gateway_ip6 = "fd62:7572:a59:100::1".parse().unwrap();
+        config.dns_ip6 = config.gateway_ip6;
+        let advert = |target: std::net::Ipv6Addr| {
+            let mut icmp = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+            icmp.extend_from_slice(&target.octets());
+            ipv6_from_peer(58, &icmp)
+        };
+        let peer: std::net::Ipv6Addr = "fd62:7572:a59:100::3".parse().unwrap();
+        assert!(from_peer_allowed(&config, &advert(peer)));
+        assert!(!from_peer_allowed(&config, &advert(config.gateway_ip6)));
+        assert!(from_peer_allowed(
+            &config,
+            &ipv6_from_peer(58, &[128, 0, 0, 0])
+        ));
+        assert!(!from_peer_allowed(
+            &config,
+            &ipv6_from_peer(58, &[134, 0, 0, 0])
+        ));
+        assert!(!from_peer_allowed(
+            &config,
+            &ipv6_from_peer(58, &[137, 0, 0, 0])
+        ));
+        assert!(from_peer_allowed(&config, &ipv6_from_peer(6, &[0; 20])));
+        assert!(from_peer_allowed(&config, &ipv6_from_peer(17, &[0; 8])));
+        // Hop-by-hop options could hide a router advertisement.
+        assert!(!from_peer_allowed(
+            &config,
+            &ipv6_from_peer(0, &[58, 0, 0, 0, 0, 0, 0, 0, 134])
+        ));
+        let truncated = advert(peer);
+        assert!(!from_peer_allowed(&config, &truncated[..14 + 40 + 10]));
+        assert!(!from_peer_allowed(&config, &truncated[..14 + 3]));
     }
 
     #[test]

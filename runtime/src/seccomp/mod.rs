@@ -55,6 +55,7 @@ mod actions;
 mod arch;
 mod bpf;
 mod compile;
+mod docker;
 mod error;
 #[allow(unsafe_code)]
 mod sys;
@@ -65,6 +66,7 @@ mod tests;
 use std::fmt;
 
 pub use compile::compile;
+pub use docker::DOCKER_BLOCKED;
 pub use error::SeccompError;
 
 /// A compiled filter, ready to be installed in the current process.

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod big;
+pub mod cli_env;
 pub mod fake;
 
 use std::io::{Read, Write};
@@ -35,6 +37,36 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry; with `user` set it requires basic auth (htpasswd, bcrypt).
     pub fn start(sandbox: &Sandbox, label: &str, user: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(sandbox, label, user, "")
+    }
+
+    /// Starts a registry serving HTTPS with `certificate` and `key` (PEM files);
+    /// with `client_ca`, it also requires client certificates signed by it.
+    pub fn start_tls(
+        sandbox: &Sandbox,
+        label: &str,
+        certificate: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> Registry {
+        let mut tls = format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            certificate.display(),
+            key.display()
+        );
+        if let Some(ca) = client_ca {
+            tls.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+        }
+        Registry::start_with(sandbox, label, None, &tls)
+    }
+
+    /// Starts a registry with `http_extra` (YAML lines of the `http:` section).
+    fn start_with(
+        sandbox: &Sandbox,
+        label: &str,
+        user: Option<(&str, &str)>,
+        http_extra: &str,
+    ) -> Registry {
         let dir = sandbox.make_dir(&format!("registry-{label}"));
         let storage = sandbox.make_dir(&format!("registry-{label}/storage"));
         let auth = match user {
@@ -58,7 +90,7 @@ impl Registry {
             let config = format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n{auth}",
+                 http:\n  addr: 127.0.0.1:{port}\n{http_extra}{auth}",
                 storage.display()
             );
             let config_path = sandbox.write_file(&format!("registry-{label}/config.yml"), config);

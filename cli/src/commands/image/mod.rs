@@ -3,6 +3,7 @@
 //! each parses, calls `burrow_engine::images` and prints. Errors are one line and exit
 //! code 1, as Docker's image commands do.
 
+mod display;
 pub mod history;
 pub mod import;
 pub mod inspect;

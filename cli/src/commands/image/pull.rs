@@ -1,5 +1,6 @@
 //! `burrow pull [-q] [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] NAME`: Docker's
-//! line-per-layer output, then the full name.
+//! per-layer progress (redrawn bars on a terminal, plain lines otherwise), then the
+//! full name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -7,6 +8,8 @@ use std::sync::OnceLock;
 use anyhow::Result;
 use burrow_engine::images::{self, familiar_name};
 use burrow_image::{Digest, Progress, ProgressEvent};
+
+use super::display::{Display, Shape};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,18 +25,17 @@ pub struct Args {
     image: String,
 }
 
-/// Prints a line per layer step, like `docker pull` without a terminal. The pull
-/// fetches the config right after resolving the manifest and before any layer, so the
-/// first blob after `Resolved` is the config: Docker does not list it, nor does this.
-#[derive(Default)]
-struct Lines {
+/// Feeds the per-layer display, like `docker pull`. The pull fetches the config right
+/// after resolving the manifest and before any layer, so the first blob after
+/// `Resolved` is the config: Docker does not list it, nor does this.
+struct Layers {
+    display: Display<std::io::Stdout>,
     downloaded: AtomicBool,
-    quiet: bool,
     resolved: AtomicBool,
     config: OnceLock<Digest>,
 }
 
-impl Lines {
+impl Layers {
     fn is_config(&self, digest: &Digest) -> bool {
         if self.resolved.load(Ordering::Relaxed) && self.config.get().is_none() {
             let _ = self.config.set(digest.clone());
@@ -42,27 +44,42 @@ impl Lines {
     }
 }
 
-impl Progress for Lines {
+/// A status and, for a transfer, its (done, total) bytes.
+type Step = (&'static str, Option<(u64, u64)>);
+
+impl Progress for Layers {
     fn event(&self, event: ProgressEvent) {
-        let line = match &event {
+        let (digest, steps): (&Digest, &[Step]) = match &event {
             ProgressEvent::Resolved { .. } => {
                 self.resolved.store(true, Ordering::Relaxed);
-                None
+                return;
             }
-            ProgressEvent::Exists { digest } => Some((digest, "Already exists")),
+            ProgressEvent::Exists { digest } => (digest, &[("Already exists", None)]),
             ProgressEvent::Started { digest, .. } => {
                 self.downloaded.store(true, Ordering::Relaxed);
-                Some((digest, "Pulling fs layer"))
+                (digest, &[("Pulling fs layer", None)])
             }
-            ProgressEvent::Finished { digest } => Some((digest, "Download complete")),
-            ProgressEvent::Unpacked { digest } => Some((digest, "Pull complete")),
-            _ => None,
+            ProgressEvent::Advanced { digest, done, size } => {
+                if !self.is_config(digest) {
+                    self.display
+                        .update(digest.short(), "Downloading", Some((*done, *size)));
+                }
+                return;
+            }
+            ProgressEvent::Retrying { digest, .. } => (digest, &[("Retrying", None)]),
+            ProgressEvent::Finished { digest } => (
+                digest,
+                &[("Verifying Checksum", None), ("Download complete", None)],
+            ),
+            ProgressEvent::Unpacking { digest } => (digest, &[("Extracting", None)]),
+            ProgressEvent::Unpacked { digest } => (digest, &[("Pull complete", None)]),
+            _ => return,
         };
-        let Some((digest, text)) = line else {
+        if self.is_config(digest) {
             return;
-        };
-        if !self.quiet && !self.is_config(digest) {
-            println!("{}: {text}", digest.short());
+        }
+        for (status, bytes) in steps {
+            self.display.update(digest.short(), status, *bytes);
         }
     }
 }
@@ -78,21 +95,22 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
         images::parse_platform(platform)?;
     }
     let full = reference.to_string();
-    if !args.quiet {
-        if reference.tag().is_none() && reference.digest().is_none() {
-            println!("Using default tag: latest");
-        }
-        println!(
-            "{}: Pulling from {}",
-            reference.manifest_reference(),
-            reference.path()
-        );
-    }
-    let lines = Lines {
-        quiet: args.quiet,
-        ..Lines::default()
+    let layers = Layers {
+        display: Display::new(Shape::for_stdout(args.quiet), std::io::stdout()),
+        downloaded: AtomicBool::new(false),
+        resolved: AtomicBool::new(false),
+        config: OnceLock::new(),
     };
-    let record = images::pull_with(&store, &args.image, &options, &lines)?;
+    let display = &layers.display;
+    if reference.tag().is_none() && reference.digest().is_none() {
+        display.text("Using default tag: latest");
+    }
+    display.text(&format!(
+        "{}: Pulling from {}",
+        reference.manifest_reference(),
+        reference.path()
+    ));
+    let record = images::pull_with(&store, &args.image, &options, &layers)?;
     if args.quiet {
         println!("{full}");
         return Ok(0);
@@ -103,14 +121,14 @@ pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
         .iter()
         .find_map(|d| d.strip_prefix(&prefix))
     {
-        println!("Digest: {digest}");
+        display.text(&format!("Digest: {digest}"));
     }
-    let status = if lines.downloaded.load(Ordering::Relaxed) {
+    let status = if layers.downloaded.load(Ordering::Relaxed) {
         "Downloaded newer image for"
     } else {
         "Image is up to date for"
     };
-    println!("Status: {status} {}", familiar_name(&full));
-    println!("{full}");
+    display.text(&format!("Status: {status} {}", familiar_name(&full)));
+    display.text(&full);
     Ok(0)
 }

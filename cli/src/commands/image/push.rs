@@ -1,8 +1,12 @@
-//! `burrow push NAME`: blobs the registry lacks, then the manifest.
+//! `burrow push NAME`: blobs the registry lacks (mounted from another repository of
+//! the registry when one is known to hold them), then the manifest, with Docker's
+//! per-layer progress.
 
 use anyhow::Result;
 use burrow_engine::images;
 use burrow_image::{Digest, Progress, ProgressEvent};
+
+use super::display::{Display, Shape};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,25 +19,30 @@ pub struct Args {
     image: String,
 }
 
-/// A line per layer; the config blob (whose digest is the image id) is not listed, as
-/// in Docker's output.
-struct Lines {
-    quiet: bool,
+/// Feeds the per-layer display, like `docker push`; the config blob (whose digest is
+/// the image id) is not listed, as in Docker's output.
+struct Layers {
+    display: Display<std::io::Stdout>,
     config: Digest,
 }
 
-impl Progress for Lines {
+impl Progress for Layers {
     fn event(&self, event: ProgressEvent) {
-        let line = match &event {
-            ProgressEvent::Exists { digest } => Some((digest, "Layer already exists")),
-            ProgressEvent::Finished { digest } => Some((digest, "Pushed")),
-            _ => None,
+        let (digest, status, bytes) = match &event {
+            ProgressEvent::Exists { digest } => (digest, "Layer already exists".to_string(), None),
+            ProgressEvent::Started { digest, .. } => (digest, "Preparing".to_string(), None),
+            ProgressEvent::Advanced { digest, done, size } => {
+                (digest, "Pushing".to_string(), Some((*done, *size)))
+            }
+            ProgressEvent::Retrying { digest, .. } => (digest, "Retrying".to_string(), None),
+            ProgressEvent::Finished { digest } => (digest, "Pushed".to_string(), None),
+            ProgressEvent::Mounted { digest, from } => {
+                (digest, format!("Mounted from {from}"), None)
+            }
+            _ => return,
         };
-        let Some((digest, text)) = line else {
-            return;
-        };
-        if !self.quiet && *digest != self.config {
-            println!("{}: {text}", digest.short());
+        if *digest != self.config {
+            self.display.update(digest.short(), &status, bytes);
         }
     }
 }
@@ -41,19 +50,18 @@ impl Progress for Lines {
 pub fn run(root: Option<&std::path::Path>, args: Args) -> Result<i32> {
     let store = crate::commands::store(root)?;
     let reference = images::parse_reference(&args.image)?;
-    if !args.quiet {
-        println!("The push refers to repository [{}]", reference.repository());
-    }
-    let lines = Lines {
-        quiet: args.quiet,
+    let layers = Layers {
+        display: Display::new(Shape::for_stdout(args.quiet), std::io::stdout()),
         config: images::inspect(&store, &args.image)?.record.id,
     };
-    let (digest, size) = images::push(&store, &args.image, &args.registry.settings(), &lines)?;
-    if !args.quiet {
-        println!(
-            "{}: digest: {digest} size: {size}",
-            reference.manifest_reference()
-        );
-    }
+    layers.display.text(&format!(
+        "The push refers to repository [{}]",
+        reference.repository()
+    ));
+    let (digest, size) = images::push(&store, &args.image, &args.registry.settings(), &layers)?;
+    layers.display.text(&format!(
+        "{}: digest: {digest} size: {size}",
+        reference.manifest_reference()
+    ));
     Ok(0)
 }

@@ -11,75 +11,23 @@ use super::{build, errno, verdict, verdict_nr, ALLOW};
 use crate::seccomp::arch::{Abi, Host};
 use crate::seccomp::bpf::JUMP_ALWAYS;
 
-/// Calls Docker's default profile leaves out of its allow list (privileged, or with
-/// conditional rules below).
-const DENIED: &[&str] = &[
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
+/// Calls Docker's default profile leaves out of its allow list besides those it
+/// blocks outright ([`crate::seccomp::DOCKER_BLOCKED`]): privileged, or with
+/// conditional rules below.
+const NOT_ALLOWED: &[&str] = &[
     "clone",
     "clone3",
-    "create_module",
-    "delete_module",
-    "finit_module",
-    "fsconfig",
-    "fsmount",
-    "fsopen",
-    "fspick",
-    "get_kernel_syms",
-    "get_mempolicy",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kcmp",
-    "kexec_file_load",
-    "kexec_load",
-    "keyctl",
-    "lookup_dcookie",
-    "mbind",
-    "mount",
-    "mount_setattr",
-    "move_mount",
-    "move_pages",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "open_tree",
-    "perf_event_open",
     "personality",
-    "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "ptrace",
-    "query_module",
-    "quotactl",
-    "quotactl_fd",
-    "reboot",
-    "request_key",
-    "set_mempolicy",
     "setdomainname",
     "sethostname",
-    "setns",
-    "settimeofday",
     "socket",
-    "stime",
-    "swapoff",
-    "swapon",
     "syslog",
-    "_sysctl",
-    "sysfs",
-    "umount",
-    "umount2",
-    "unshare",
-    "uselib",
-    "userfaultfd",
-    "ustat",
     "vhangup",
-    "vm86",
-    "vm86old",
 ];
+
+fn denied(name: &str) -> bool {
+    crate::seccomp::DOCKER_BLOCKED.contains(&name) || NOT_ALLOWED.contains(&name)
+}
 
 /// Every name of the x86, x86_64, arm and aarch64 tables (plus the ARM-private calls
 /// Docker lists) that is not denied, as Docker lists names for all its arches at once.
@@ -91,7 +39,7 @@ pub(crate) fn allowed_names() -> BTreeSet<String> {
         .chain(syscalls::arm::Sysno::iter().map(|sysno| sysno.name()))
         .chain(["breakpoint", "cacheflush", "set_tls"]);
     names
-        .filter(|name| !DENIED.contains(name))
+        .filter(|name| !denied(name))
         .map(str::to_string)
         .collect()
 }
