@@ -11,6 +11,8 @@ use crate::sandbox::Sandbox;
 
 pub struct SmallFs {
     path: PathBuf,
+    /// What to unmount, when not `path` itself (a subvolume of a btrfs mount).
+    mount_point: Option<PathBuf>,
 }
 
 impl SmallFs {
@@ -35,13 +37,17 @@ impl SmallFs {
             path.display()
         );
         fsutil::give_to_user(&path, sandbox.user());
-        Some(SmallFs { path })
+        Some(SmallFs {
+            path,
+            mount_point: None,
+        })
     }
 
-    /// A tmpfs of `size_mib` MiB at `<sandbox>/<name>` whose users may each hold at
-    /// most `quota_kib` KiB (tmpfs quotas: Linux 6.6 and later, built with
-    /// CONFIG_TMPFS_QUOTA), owned by the test user. `None`, with the reason printed,
-    /// where the test cannot be root or the kernel has no tmpfs quotas.
+    /// A directory at `<sandbox>/<name>`, owned by the test user, where writes beyond
+    /// `quota_kib` KiB fail with EDQUOT: a tmpfs of `size_mib` MiB with user quotas
+    /// (Linux 6.6 and later, built with CONFIG_TMPFS_QUOTA), else a btrfs subvolume
+    /// with a qgroup limit on a loop-mounted image (btrfs-progs). `None`, with the
+    /// reason printed, where the test cannot be root or neither is available.
     pub fn mount_with_user_quota(
         sandbox: &Sandbox,
         name: &str,
@@ -65,15 +71,24 @@ impl SmallFs {
             .output()
             .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
         if !output.status.success() {
-            eprintln!(
-                "skipped: this kernel mounts no tmpfs with user quotas (Linux >= 6.6 with \
-                 CONFIG_TMPFS_QUOTA): {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            return None;
+            let tmpfs = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            return match btrfs_with_qgroup_limit(sandbox, &path, quota_kib) {
+                Ok(quota) => Some(quota),
+                Err(btrfs) => {
+                    eprintln!(
+                        "skipped: no quota-limited filesystem here: no tmpfs with user \
+                         quotas (Linux >= 6.6 with CONFIG_TMPFS_QUOTA: {tmpfs}), and no \
+                         btrfs qgroup ({btrfs})"
+                    );
+                    None
+                }
+            };
         }
         fsutil::give_to_user(&path, sandbox.user());
-        Some(SmallFs { path })
+        Some(SmallFs {
+            path,
+            mount_point: None,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -103,8 +118,78 @@ impl SmallFs {
     }
 }
 
+/// A btrfs image (128 MiB, sparse) loop-mounted at `mount_point`, with quotas on and
+/// a subvolume `q` limited to `quota_kib` KiB, owned by the test user.
+fn btrfs_with_qgroup_limit(
+    sandbox: &Sandbox,
+    mount_point: &Path,
+    quota_kib: u32,
+) -> Result<SmallFs, String> {
+    let image = mount_point.with_extension("btrfs.img");
+    let file = std::fs::File::create(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    file.set_len(128 << 20)
+        .map_err(|e| format!("{}: {e}", image.display()))?;
+    let subvolume = mount_point.join("q");
+    let limit = format!("{quota_kib}K");
+    let steps: [(&str, Vec<&std::ffi::OsStr>); 5] = [
+        ("mkfs.btrfs", vec!["-q".as_ref(), image.as_os_str()]),
+        (
+            "mount",
+            vec![
+                "-o".as_ref(),
+                "loop".as_ref(),
+                image.as_os_str(),
+                mount_point.as_os_str(),
+            ],
+        ),
+        (
+            "btrfs",
+            vec!["quota".as_ref(), "enable".as_ref(), mount_point.as_os_str()],
+        ),
+        (
+            "btrfs",
+            vec![
+                "subvolume".as_ref(),
+                "create".as_ref(),
+                subvolume.as_os_str(),
+            ],
+        ),
+        (
+            "btrfs",
+            vec![
+                "qgroup".as_ref(),
+                "limit".as_ref(),
+                limit.as_ref(),
+                subvolume.as_os_str(),
+            ],
+        ),
+    ];
+    for (i, (program, args)) in steps.iter().enumerate() {
+        let output = Command::new(program)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        if !output.status.success() {
+            if i > 1 {
+                let _ = Command::new("umount").arg("-l").arg(mount_point).status();
+            }
+            return Err(format!(
+                "{program} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+    }
+    fsutil::give_to_user(mount_point, sandbox.user());
+    fsutil::give_to_user(&subvolume, sandbox.user());
+    Ok(SmallFs {
+        path: subvolume,
+        mount_point: Some(mount_point.to_path_buf()),
+    })
+}
+
 impl Drop for SmallFs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        let target = self.mount_point.as_ref().unwrap_or(&self.path);
+        let _ = Command::new("umount").arg("-l").arg(target).status();
     }
 }
