@@ -688,11 +688,12 @@ fn a_write_over_quota_gives_edquot_like_the_kernel_and_leaves_no_partial_copy_up
     }
     for (form, text) in &seen {
         // burrow's copy-up fails at open, straight from the upper: EDQUOT. Its
-        // writes go through the kernel's FUSE writeback cache, which records a
-        // failed writeback as EIO unless it is ENOSPC (`mapping_set_error`) and
-        // reports it at close: the program learns the write failed, not why.
+        // writes go through the kernel's FUSE writeback cache, which keeps a
+        // failed writeback's error only as ENOSPC or EIO (`mapping_set_error`)
+        // and reports it at close; the server answers a quota that runs out there
+        // with ENOSPC, the nearest of the two.
         let quota = text.matches("Disk quota exceeded").count();
-        let writeback = text.matches("Input/output error").count();
+        let writeback = text.matches("No space left on device").count();
         let (edquot, wanted) = match *form {
             "kernel" => (
                 quota >= 2 && writeback == 0,
@@ -700,7 +701,7 @@ fn a_write_over_quota_gives_edquot_like_the_kernel_and_leaves_no_partial_copy_up
             ),
             _ => (
                 quota >= 1 && quota + writeback >= 2,
-                "EDQUOT for the copy-up and EDQUOT or the writeback's EIO for the write",
+                "EDQUOT for the copy-up and EDQUOT or the writeback's ENOSPC for the write",
             ),
         };
         assert!(edquot, "{form}: {wanted}: {text}");
@@ -739,8 +740,8 @@ fn quota_summary(text: &str) -> String {
         } else if line.starts_with("rc=") {
             in_step = false;
         } else if in_step {
-            // See above: the write's EDQUOT arrives as EIO through FUSE writeback.
-            if line.contains("Disk quota exceeded") || line.contains("Input/output error") {
+            // See above: the write's EDQUOT arrives as ENOSPC through FUSE writeback.
+            if line.contains("Disk quota exceeded") || line.contains("No space left on device") {
                 out.push_str("EDQUOT\n");
             }
             continue;

@@ -24,6 +24,7 @@ impl Errno {
     pub const ROFS: Errno = Errno(libc::EROFS);
     pub const NAMETOOLONG: Errno = Errno(libc::ENAMETOOLONG);
     pub const XDEV: Errno = Errno(libc::EXDEV);
+    pub const NOSPC: Errno = Errno(libc::ENOSPC);
 }
 
 impl From<rustix::io::Errno> for Errno {

@@ -484,7 +484,7 @@ impl Filesystem for OverlayFs {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
@@ -494,6 +494,14 @@ impl Filesystem for OverlayFs {
         };
         match file.file.write_all_at(data, offset) {
             Ok(()) => reply.written(data.len() as u32),
+            // The kernel keeps a failed writeback's error only as ENOSPC or EIO
+            // (`mapping_set_error`): a quota that runs out is nearest to ENOSPC.
+            Err(e)
+                if e.raw_os_error() == Some(libc::EDQUOT)
+                    && write_flags.contains(WriteFlags::FUSE_WRITE_CACHE) =>
+            {
+                reply.error(Errno::NOSPC.into())
+            }
             Err(e) => reply.error(Errno::from(e).into()),
         }
     }
