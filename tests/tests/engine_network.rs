@@ -10,14 +10,27 @@ use std::time::{Duration, Instant};
 use burrow_tests::engine::Engine;
 use burrow_tests::free_tcp_port;
 
-/// GET / over HTTP/1.0 from the host; the whole response.
-fn http_get(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+/// GET / over HTTP/1.0 to `host` (an address of the host's loopback).
+fn http_get_from(host: &str, port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect((host, port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response)
+}
+
+/// The first `200 OK` response from `host:port`, asked again until the
+/// container's server answers (10 s at most).
+fn wait_for_page(host: &str, port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match http_get_from(host, port) {
+            Some(r) if r.contains("200 OK") => return r,
+            _ if Instant::now() > deadline => panic!("no answer on {host} port {port}"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 fn web_root(e: &Engine, content: &str) -> std::path::PathBuf {
@@ -45,14 +58,7 @@ fn a_published_port_reaches_the_containers_web_server() {
     )
     .run()
     .assert_success();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let response = loop {
-        match http_get(port) {
-            Some(r) if r.contains("200 OK") => break r,
-            _ if Instant::now() > deadline => panic!("no answer on port {port}"),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
+    let response = wait_for_page("127.0.0.1", port);
     assert!(
         response.ends_with("hello from the container\n"),
         "{response}"
@@ -184,14 +190,7 @@ fn publish_all_maps_the_images_exposed_ports_to_free_host_ports() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("a host port: {port}"));
     assert_ne!(host_port, 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let response = loop {
-        match http_get(host_port) {
-            Some(r) if r.contains("200 OK") => break r,
-            _ if Instant::now() > deadline => panic!("no answer on port {host_port}"),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
+    let response = wait_for_page("127.0.0.1", host_port);
     assert!(response.ends_with("published by -P\n"), "{response}");
     e.burrow(["rm", "-f", &name]).run().assert_success();
 }
@@ -234,14 +233,7 @@ fn a_port_range_and_a_random_host_port_reach_the_containers_servers() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("a random port for 8082: {port_out}"));
     for (host_port, container_port) in [(first, 8080), (first + 1, 8081), (random, 8082)] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let response = loop {
-            match http_get(host_port) {
-                Some(r) if r.contains("200 OK") => break r,
-                _ if Instant::now() > deadline => panic!("no answer on port {host_port}"),
-                _ => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
+        let response = wait_for_page("127.0.0.1", host_port);
         assert!(
             response.ends_with(&format!("port {container_port}\n")),
             "{host_port} → {container_port}: {response}"
@@ -271,22 +263,7 @@ fn a_port_published_on_ipv6_loopback_reaches_the_container() {
         .strip_prefix("[::1]:")
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("a random port on [::1]: {port_out}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let response = loop {
-        let fetched = (|| {
-            let mut stream = TcpStream::connect(("::1", port)).ok()?;
-            stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
-            let mut response = String::new();
-            stream.read_to_string(&mut response).ok()?;
-            Some(response)
-        })();
-        match fetched {
-            Some(r) if r.contains("200 OK") => break r,
-            _ if Instant::now() > deadline => panic!("no answer on [::1]:{port}"),
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
+    let response = wait_for_page("::1", port);
     assert!(response.ends_with("over ipv6\n"), "{response}");
     e.burrow(["rm", "-f", &name]).run().assert_success();
 }
