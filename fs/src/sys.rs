@@ -1,10 +1,10 @@
 //! Small syscall helpers over `rustix` shared by the overlay and the unpacker: xattrs read
 //! into owned buffers, and a sparse-aware file copy.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, SeekFrom};
@@ -30,12 +30,13 @@ pub fn llistxattr<P: rustix::path::Arg + Copy>(path: P) -> io::Result<Vec<OsStri
     Ok(split_names(&raw))
 }
 
-/// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW)` into `buf`: the attribute names of
-/// `name` in the directory `dir`, resolved as one path component. `None` where the
-/// kernel has no such call (before Linux 6.13): the caller falls back to a path.
-pub fn listxattr_at(
+/// `listxattrat(dir, path, AT_SYMLINK_NOFOLLOW)` into `buf`: the attribute names of
+/// `path` relative to the directory `dir`, so the kernel walks only that relative path
+/// (not the layer's whole host path). `None` where the kernel has no such call (before
+/// Linux 6.13): the caller falls back to an absolute path.
+pub fn listxattr_at<P: rustix::path::Arg>(
     dir: BorrowedFd<'_>,
-    name: &OsStr,
+    path: P,
     buf: &mut [u8],
 ) -> Option<io::Result<usize>> {
     /// Set once the kernel answered ENOSYS: no further tries.
@@ -45,31 +46,93 @@ pub fn listxattr_at(
     if MISSING.load(Ordering::Relaxed) {
         return None;
     }
-    let name = match CString::new(name.as_bytes()) {
-        Ok(name) => name,
-        Err(_) => return Some(Err(io::Error::from(Errno::INVAL))),
-    };
-    // SAFETY: `name` is a NUL-terminated string and `buf` a writable buffer of the
-    // length passed, both alive across the call; `dir` is an open descriptor.
-    let len = unsafe {
-        libc::syscall(
-            SYS_LISTXATTRAT,
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
-            buf.as_mut_ptr(),
-            buf.len(),
-        )
-    };
-    if len >= 0 {
-        return Some(Ok(len as usize));
+    let result = path.into_with_c_str(|path| {
+        // SAFETY: `path` is a NUL-terminated string and `buf` a writable buffer of the
+        // length passed, both alive across the call; `dir` is an open descriptor.
+        let len = unsafe {
+            libc::syscall(
+                SYS_LISTXATTRAT,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        syscall_result(len)
+    });
+    at_result(result, &MISSING)
+}
+
+/// `getxattrat(dir, path, AT_SYMLINK_NOFOLLOW, name)` into `buf`: the value's length,
+/// ENODATA when there is no such attribute. `None` where the kernel has no such call
+/// (before Linux 6.13): the caller falls back to an absolute path.
+pub fn getxattr_at<P: rustix::path::Arg>(
+    dir: BorrowedFd<'_>,
+    path: P,
+    name: &CStr,
+    buf: &mut [u8],
+) -> Option<io::Result<usize>> {
+    static MISSING: AtomicBool = AtomicBool::new(false);
+    const SYS_GETXATTRAT: libc::c_long = 464;
+    /// The kernel's `struct xattr_args` (version 0).
+    #[repr(C)]
+    struct XattrArgs {
+        value: u64,
+        size: u32,
+        flags: u32,
     }
-    let error = io::Error::last_os_error();
-    if error.raw_os_error() == Some(libc::ENOSYS) {
-        MISSING.store(true, Ordering::Relaxed);
+    if MISSING.load(Ordering::Relaxed) {
         return None;
     }
-    Some(Err(error))
+    let mut args = XattrArgs {
+        value: buf.as_mut_ptr() as u64,
+        size: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+        flags: 0,
+    };
+    let result = path.into_with_c_str(|path| {
+        // SAFETY: `path` and `name` are NUL-terminated strings, `args` points at `buf`
+        // (writable, of the size given) and is passed with its own size; all live
+        // across the call; `dir` is an open descriptor.
+        let len = unsafe {
+            libc::syscall(
+                SYS_GETXATTRAT,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+                name.as_ptr(),
+                &mut args as *mut XattrArgs,
+                std::mem::size_of::<XattrArgs>(),
+            )
+        };
+        syscall_result(len)
+    });
+    at_result(result, &MISSING)
+}
+
+fn syscall_result(ret: libc::c_long) -> rustix::io::Result<usize> {
+    if ret >= 0 {
+        Ok(ret as usize)
+    } else {
+        Err(Errno::from_raw_os_error(
+            io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+        ))
+    }
+}
+
+/// Maps an `*xattrat` result, remembering in `missing` a kernel without the call.
+fn at_result(
+    result: rustix::io::Result<usize>,
+    missing: &AtomicBool,
+) -> Option<io::Result<usize>> {
+    match result {
+        Err(Errno::NOSYS) => {
+            missing.store(true, Ordering::Relaxed);
+            None
+        }
+        Ok(len) => Some(Ok(len)),
+        Err(e) => Some(Err(e.into())),
+    }
 }
 
 fn split_names(raw: &[u8]) -> Vec<OsString> {
