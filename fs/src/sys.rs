@@ -115,16 +115,15 @@ fn syscall_result(ret: libc::c_long) -> rustix::io::Result<usize> {
         Ok(ret as usize)
     } else {
         Err(Errno::from_raw_os_error(
-            io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
+            io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
         ))
     }
 }
 
 /// Maps an `*xattrat` result, remembering in `missing` a kernel without the call.
-fn at_result(
-    result: rustix::io::Result<usize>,
-    missing: &AtomicBool,
-) -> Option<io::Result<usize>> {
+fn at_result(result: rustix::io::Result<usize>, missing: &AtomicBool) -> Option<io::Result<usize>> {
     match result {
         Err(Errno::NOSYS) => {
             missing.store(true, Ordering::Relaxed);

@@ -2,8 +2,8 @@
 //! layers, merged listings, copy-up, and every namespace change, each as a method that
 //! returns `FsResult`. `fuse.rs` only translates requests and replies.
 
-use std::collections::{HashMap, HashSet};
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -30,6 +30,14 @@ pub const ORIGIN_XATTR: &str = "user.burrow.origin";
 const ORIGIN_XATTR_C: &CStr = c"user.burrow.origin";
 const OVERRIDE_STAT_XATTR_C: &CStr = c"user.containers.override_stat";
 const FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR_C: &CStr = c"user.fuseoverlayfs.override_stat";
+
+/// Where a request reaches a node's upper file.
+enum Upper<'a> {
+    /// An open handle of it: no path to walk.
+    File(&'a File),
+    /// Its path relative to the upper dir.
+    Path(&'a Path),
+}
 
 /// A node as a request sees it (see `Core::info`).
 struct NodeInfo {
@@ -200,6 +208,7 @@ impl Core {
             lookups: 1,
             generation: 0,
             known: Known::default(),
+            upper_fh: 0,
         };
         let new_files_bare = match (&work, passthrough) {
             (Some(work), false) => new_entries_are_bare(work),
@@ -224,7 +233,12 @@ impl Core {
         };
         if !passthrough {
             let facts = core.xattr_facts(0, Path::new(""), libc::S_IFDIR);
-            if let Some(root) = core.nodes.get_mut().unwrap_or_else(|p| p.into_inner()).get_mut(ROOT) {
+            if let Some(root) = core
+                .nodes
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(ROOT)
+            {
                 root.known = facts.known;
             }
         }
@@ -549,10 +563,11 @@ impl Core {
     /// learnt of its xattrs.
     fn attr_of(&self, layer: usize, path: &Path, st: &Stat, merged: bool) -> (FileAttr, Known) {
         let facts = self.xattr_facts(layer, path, st.st_mode & libc::S_IFMT);
-        let number = facts
-            .origin
-            .unwrap_or_else(|| self.xino(layer, st.st_ino));
-        (self.attr_with(st, facts.record, number, merged), facts.known)
+        let number = facts.origin.unwrap_or_else(|| self.xino(layer, st.st_ino));
+        (
+            self.attr_with(st, facts.record, number, merged),
+            facts.known,
+        )
     }
 
     /// The attributes shown for `st` with its ownership record (if any) applied.
@@ -687,6 +702,7 @@ impl Core {
             lookups: 0,
             generation: 0,
             known,
+            upper_fh: 0,
         };
         let name = name.to_os_string();
         let (generation, node_layer) = {
@@ -718,6 +734,10 @@ impl Core {
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
+        if let Some((info, open)) = self.upper_handle(ino) {
+            let st = rfs::fstat(&open.file)?;
+            return Ok(self.attr_known(ino, &info, &st));
+        }
         let info = match self.info(ino) {
             Ok(info) => info,
             Err(e) => return self.getattr_unlinked(ino).ok_or(e)?,
@@ -956,7 +976,10 @@ impl Core {
         let number = facts
             .origin
             .unwrap_or_else(|| self.xino(entry.layer, st.st_ino));
-        (self.attr_with(st, facts.record, number, merged), facts.known)
+        (
+            self.attr_with(st, facts.record, number, merged),
+            facts.known,
+        )
     }
 
     pub fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
@@ -1285,8 +1308,7 @@ impl Core {
         }
         // In a directory of the upper dir alone, making the entry fails with EEXIST by
         // itself: only lower layers need asking.
-        if info.dir_layers != [0] && self.resolve(&info.path, &info.dir_layers, name)?.is_some()
-        {
+        if info.dir_layers != [0] && self.resolve(&info.path, &info.dir_layers, name)?.is_some() {
             return Err(Errno::EXIST);
         }
         let mut had_whiteout = false;
@@ -1377,7 +1399,7 @@ impl Core {
         // The reply is built from the open file: no second resolve of the name.
         let st = rfs::fstat(&fd)?;
         let (attr, generation, ttl) = self.register_new(parent, name, &st, record, parent_known)?;
-        let fh = self.add_file(File::from(fd), attr.ino.0);
+        let fh = self.add_file(File::from(fd), attr.ino.0, true);
         Ok((attr, generation, ttl, fh))
     }
 
@@ -1853,24 +1875,32 @@ impl Core {
             return self.getattr(ino);
         }
         self.copy_up(ino)?;
-        let mut info = self.info(ino)?;
-        let path = &info.path;
-        let upper = self.upper()?;
+        // Through an open handle of the upper file when there is one (tar keeps the
+        // file open while it sets times, owner and mode): no path to build or walk.
+        let (mut info, handle) = match self.upper_handle(ino) {
+            Some((info, file)) => (info, Some(file)),
+            None => (self.info(ino)?, None),
+        };
+        let at = match &handle {
+            Some(open) => Upper::File(&open.file),
+            None => Upper::Path(&info.path),
+        };
         // A stat of the file taken after the last change, when one was needed anyway.
         let mut current = None;
         if uid.is_some() || gid.is_some() || mode.is_some() {
             let _guard = self.change_lock();
-            current = self.chown_chmod(ino, &info, mode, uid, gid)?;
+            current = self.chown_chmod(ino, &info, &at, mode, uid, gid)?;
         }
         if let Some(size) = size {
             current = None;
             let via_handle = fh.and_then(|fh| self.file(fh));
-            match via_handle {
-                Some(file) if rfs::ftruncate(&file.file, size).is_ok() => {}
-                _ => {
+            match (via_handle, &at) {
+                (Some(file), _) if rfs::ftruncate(&file.file, size).is_ok() => {}
+                (_, Upper::File(file)) => rfs::ftruncate(file, size)?,
+                (_, Upper::Path(path)) => {
                     let fd = rfs::openat(
-                        upper,
-                        path,
+                        self.upper()?,
+                        *path,
                         OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
                         Mode::empty(),
                     )?;
@@ -1884,11 +1914,11 @@ impl Core {
                 last_access: timespec_of(atime),
                 last_modification: timespec_of(mtime),
             };
-            rfs::utimensat(upper, rel(path), &times, AtFlags::SYMLINK_NOFOLLOW)?;
+            self.utimens_upper(&at, &times)?;
         }
         let st = match current {
             Some(st) => st,
-            None => self.stat_in(0, path)?.ok_or(Errno::NOENT)?,
+            None => self.stat_upper(&at)?,
         };
         // A chown or chmod through the record changed what the node knows.
         info.known = read(&self.nodes)
@@ -1896,6 +1926,88 @@ impl Core {
             .map(|node| node.known)
             .unwrap_or_default();
         Ok(self.attr_known(ino, &info, &st))
+    }
+
+    /// The node's upper file open for writing (kept from create or open), with what
+    /// requests need of the node but its path; None when it has no such handle or
+    /// its ownership record is not known.
+    fn upper_handle(&self, ino: u64) -> Option<(NodeInfo, Arc<OpenFile>)> {
+        let (info, fh) = {
+            let nodes = read(&self.nodes);
+            let node = nodes.get(ino)?;
+            if node.upper_fh == 0 || node.layer != 0 || node.known.record.is_none() {
+                return None;
+            }
+            let info = NodeInfo {
+                layer: 0,
+                path: PathBuf::new(),
+                kind: node.kind,
+                merged: false,
+                dir_layers: Vec::new(),
+                known: node.known,
+                epoch: nodes.epoch(),
+            };
+            (info, node.upper_fh)
+        };
+        Some((info, self.file(fh)?))
+    }
+
+    fn stat_upper(&self, at: &Upper<'_>) -> FsResult<Stat> {
+        Ok(match at {
+            Upper::File(file) => rfs::fstat(file)?,
+            Upper::Path(path) => self.stat_in(0, path)?.ok_or(Errno::NOENT)?,
+        })
+    }
+
+    fn utimens_upper(&self, at: &Upper<'_>, times: &Timestamps) -> FsResult<()> {
+        match at {
+            Upper::File(file) => rfs::futimens(file, times)?,
+            Upper::Path(path) => {
+                rfs::utimensat(self.upper()?, rel(path), times, AtFlags::SYMLINK_NOFOLLOW)?
+            }
+        }
+        Ok(())
+    }
+
+    fn chmod_upper(&self, at: &Upper<'_>, mode: u32) -> FsResult<()> {
+        let mode = Mode::from_raw_mode(mode & 0o7777);
+        match at {
+            Upper::File(file) => rfs::fchmod(file, mode)?,
+            Upper::Path(path) => rfs::chmodat(self.upper()?, rel(path), mode, AtFlags::empty())?,
+        }
+        Ok(())
+    }
+
+    fn chown_upper(&self, at: &Upper<'_>, uid: Option<u32>, gid: Option<u32>) -> FsResult<()> {
+        let (uid, gid) = (uid.map(rfs::Uid::from_raw), gid.map(rfs::Gid::from_raw));
+        match at {
+            Upper::File(file) => rfs::fchown(file, uid, gid)?,
+            Upper::Path(path) => rfs::chownat(
+                self.upper()?,
+                rel(path),
+                uid,
+                gid,
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?,
+        }
+        Ok(())
+    }
+
+    fn set_record_upper(&self, at: &Upper<'_>, record: &OverrideStat) -> FsResult<()> {
+        let value = record.format();
+        let flags = rfs::XattrFlags::empty();
+        match at {
+            Upper::File(file) => {
+                rfs::fsetxattr(file, OVERRIDE_STAT_XATTR, value.as_bytes(), flags)?
+            }
+            Upper::Path(path) => rfs::lsetxattr(
+                self.abs(0, path),
+                OVERRIDE_STAT_XATTR,
+                value.as_bytes(),
+                flags,
+            )?,
+        }
+        Ok(())
     }
 
     /// The owner a chown asks for, as stored: unmapped ids are refused (EINVAL, as
@@ -1921,24 +2033,25 @@ impl Core {
         Ok((uid, gid))
     }
 
-    /// Changes owner and mode of the upper file of `ino` (`info`), on disk or in its
-    /// ownership record. Returns the file's stat when it was read and nothing changed
-    /// after (a chown to the owner the file has), so the reply needs no second stat.
+    /// Changes owner and mode of the upper file of `ino` (`info`, reached through
+    /// `at`), on disk or in its ownership record. Returns the file's stat when it was
+    /// read and nothing changed after (a chown to the owner the file has), so the
+    /// reply needs no second stat.
     fn chown_chmod(
         &self,
         ino: u64,
         info: &NodeInfo,
+        at: &Upper<'_>,
         mode: Option<u32>,
         uid: Option<u32>,
         gid: Option<u32>,
     ) -> FsResult<Option<Stat>> {
-        let upper = self.upper()?;
-        let (path, kind) = (&info.path, info.kind);
+        let kind = info.kind;
         let can_record = kind == libc::S_IFREG || kind == libc::S_IFDIR;
         let recorded = match (can_record, info.known.record) {
             (false, _) => None,
             (true, Some(record)) => record,
-            (true, None) => self.override_of(0, path),
+            (true, None) => self.override_of(0, &info.path),
         };
         if let Some(mut record) = recorded {
             record.uid = uid.unwrap_or(record.uid);
@@ -1948,11 +2061,11 @@ impl Core {
             } else if uid.is_some() || gid.is_some() {
                 record.mode &= !0o6000; // chown clears setuid/setgid
             }
-            self.write_override(ino, path, kind, record)?;
+            self.write_override(ino, at, kind, record)?;
             return Ok(None);
         }
         if uid.is_some() || gid.is_some() {
-            let st = rfs::statat(upper, rel(path), AtFlags::SYMLINK_NOFOLLOW)?;
+            let st = self.stat_upper(at)?;
             let new_uid = uid.unwrap_or(st.st_uid);
             let new_gid = gid.unwrap_or(st.st_gid);
             if (new_uid, new_gid) == (st.st_uid, st.st_gid) {
@@ -1960,15 +2073,7 @@ impl Core {
                 if mode.is_none() {
                     return Ok(Some(st));
                 }
-            } else if rfs::chownat(
-                upper,
-                rel(path),
-                uid.map(rfs::Uid::from_raw),
-                gid.map(rfs::Gid::from_raw),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .is_err()
-            {
+            } else if self.chown_upper(at, uid, gid).is_err() {
                 if !can_record {
                     return Err(Errno::PERM);
                 }
@@ -1978,18 +2083,13 @@ impl Core {
                     mode: mode.unwrap_or(st.st_mode & 0o7777 & !0o6000) & 0o7777,
                     kind: None,
                 };
-                self.write_override(ino, path, kind, record)?;
+                self.write_override(ino, at, kind, record)?;
                 return Ok(None);
             }
         }
         if let Some(mode) = mode {
             if kind != libc::S_IFLNK {
-                rfs::chmodat(
-                    upper,
-                    rel(path),
-                    Mode::from_raw_mode(mode & 0o7777),
-                    AtFlags::empty(),
-                )?;
+                self.chmod_upper(at, mode)?;
             }
         }
         Ok(None)
@@ -1998,36 +2098,31 @@ impl Core {
     fn write_override(
         &self,
         ino: u64,
-        path: &Path,
+        at: &Upper<'_>,
         kind: u32,
         record: OverrideStat,
     ) -> FsResult<()> {
-        let upper = self.upper()?;
-        let written = rfs::lsetxattr(
-            self.abs(0, path),
-            OVERRIDE_STAT_XATTR,
-            record.format().as_bytes(),
-            rfs::XattrFlags::empty(),
-        );
+        let written = self.set_record_upper(at, &record);
         self.changed(ino, |known| {
             known.record = written.is_ok().then_some(Some(record));
         });
         written?;
         let access = if kind == libc::S_IFDIR { 0o700 } else { 0o600 };
-        rfs::chmodat(
-            upper,
-            rel(path),
-            Mode::from_raw_mode((record.mode | access) & 0o7777),
-            AtFlags::empty(),
-        )?;
-        Ok(())
+        self.chmod_upper(at, record.mode | access)
     }
 
     // ---- files ---------------------------------------------------------------------
 
-    fn add_file(&self, file: File, ino: u64) -> u64 {
+    /// Registers an open file; `upper` when it is the node's upper file, which
+    /// setattr and getattr may then use instead of its path.
+    fn add_file(&self, file: File, ino: u64, upper: bool) -> u64 {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         write(&self.files).insert(fh, Arc::new(OpenFile { file, ino }));
+        if upper && !self.passthrough {
+            if let Some(node) = write(&self.nodes).get_mut(ino) {
+                node.upper_fh = fh;
+            }
+        }
         fh
     }
 
@@ -2041,7 +2136,14 @@ impl Core {
     }
 
     pub fn release(&self, fh: u64) {
-        write(&self.files).remove(&fh);
+        let Some(file) = write(&self.files).remove(&fh) else {
+            return;
+        };
+        if let Some(node) = write(&self.nodes).get_mut(file.ino) {
+            if node.upper_fh == fh {
+                node.upper_fh = 0;
+            }
+        }
     }
 
     pub fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {
@@ -2056,7 +2158,8 @@ impl Core {
             open_flags(flags),
             Mode::empty(),
         )?;
-        Ok(self.add_file(File::from(fd), ino))
+        let upper = writes && layer == 0 && self.has_upper;
+        Ok(self.add_file(File::from(fd), ino, upper))
     }
 
     pub fn statfs(&self) -> FsResult<rfs::StatVfs> {

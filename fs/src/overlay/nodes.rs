@@ -40,6 +40,9 @@ pub struct Node {
     pub lookups: u64,
     pub generation: u64,
     pub known: Known,
+    /// A handle of the node's upper file open for writing (0: none), through which
+    /// its attributes are read and changed without walking its path.
+    pub upper_fh: u64,
 }
 
 /// Facts about a node's file the server read or wrote itself, so it need not ask the
@@ -284,6 +287,7 @@ mod tests {
             lookups: 0,
             generation: 0,
             known: Known::default(),
+            upper_fh: 0,
         }
     }
 
