@@ -704,10 +704,9 @@ impl Core {
             known,
             upper_fh: 0,
         };
-        let name = name.to_os_string();
         let (generation, node_layer) = {
             let mut nodes = write(&self.nodes);
-            let node = nodes.remember(number, parent, &name, fresh, epoch);
+            let node = nodes.remember(number, parent, name, fresh, epoch);
             (node.generation, node.layer)
         };
         if node_layer < layer {

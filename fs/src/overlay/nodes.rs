@@ -21,8 +21,9 @@
 //! a whiteout added) updates or clears them. A passthrough (a volume the host may
 //! change) never fills them in.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
@@ -141,23 +142,29 @@ impl NodeTable {
     }
 
     /// Records a lookup of `ino` through (parent, name). `fresh` describes the node as
-    /// just resolved; an existing node keeps its place unless the fresh one is higher.
+    /// just resolved, with that one link; an existing node keeps its place unless the
+    /// fresh one is higher.
     /// `epoch` is what [`NodeTable::epoch`] said before `fresh.known` was read.
     pub fn remember(
         &mut self,
         ino: u64,
         parent: u64,
-        name: &OsString,
+        name: &OsStr,
         mut fresh: Node,
         epoch: u64,
     ) -> &Node {
         if epoch != self.epoch {
             fresh.known = Known::default();
         }
-        let node = self.nodes.entry(ino).or_insert_with(|| Node {
-            lookups: 0,
-            ..fresh.clone()
-        });
+        let node = match self.nodes.entry(ino) {
+            Entry::Vacant(vacant) => {
+                return vacant.insert(Node {
+                    lookups: 1,
+                    ..fresh
+                })
+            }
+            Entry::Occupied(occupied) => occupied.into_mut(),
+        };
         if node.links.is_empty() || node.kind != fresh.kind {
             // A deleted node whose number came back: a new file for the kernel.
             let generation = node.generation + 1;
@@ -167,12 +174,12 @@ impl NodeTable {
                 ..fresh
             };
         } else if node.is_dir() {
-            node.links = vec![(parent, name.clone())];
             node.take_known(&fresh);
+            node.links = fresh.links;
             node.layer = fresh.layer;
             node.dir_layers = fresh.dir_layers;
         } else {
-            let link = (parent, name.clone());
+            let link = (parent, name.to_os_string());
             if fresh.layer < node.layer {
                 node.links.retain(|l| *l != link);
                 node.links.insert(0, link);
@@ -302,14 +309,14 @@ mod tests {
         table.remember(
             10,
             ROOT,
-            &"a".into(),
+            OsStr::new("a"),
             with_link(node(libc::S_IFDIR, 1), ROOT, "a"),
             0,
         );
         table.remember(
             11,
             10,
-            &"f".into(),
+            OsStr::new("f"),
             with_link(node(libc::S_IFREG, 1), 10, "f"),
             0,
         );
@@ -326,14 +333,14 @@ mod tests {
         table.remember(
             20,
             ROOT,
-            &"x".into(),
+            OsStr::new("x"),
             with_link(node(libc::S_IFREG, 2), ROOT, "x"),
             0,
         );
         table.remember(
             20,
             ROOT,
-            &"y".into(),
+            OsStr::new("y"),
             with_link(node(libc::S_IFREG, 0), ROOT, "y"),
             0,
         );
@@ -353,7 +360,7 @@ mod tests {
         table.remember(
             30,
             ROOT,
-            &"x".into(),
+            OsStr::new("x"),
             with_link(node(libc::S_IFREG, 0), ROOT, "x"),
             0,
         );
@@ -361,7 +368,7 @@ mod tests {
         let n = table.remember(
             30,
             ROOT,
-            &"z".into(),
+            OsStr::new("z"),
             with_link(node(libc::S_IFREG, 0), ROOT, "z"),
             0,
         );
@@ -378,7 +385,7 @@ mod tests {
             table.remember(
                 ino,
                 parent,
-                &name.into(),
+                OsStr::new(name),
                 with_link(node(libc::S_IFDIR, 0), parent, name),
                 0,
             );
@@ -399,14 +406,14 @@ mod tests {
         let mut fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
         fresh.known = bare;
         let epoch = table.epoch();
-        table.remember(50, ROOT, &"f".into(), fresh.clone(), epoch);
+        table.remember(50, ROOT, OsStr::new("f"), fresh.clone(), epoch);
         assert_eq!(table.get(50).unwrap().known, bare);
         // A setxattr between a read and its store: the read is not kept.
         let before = table.epoch();
         table.change(50, |known| known.no_xattrs = false);
         table.learn(50, 0, before, bare);
         assert!(!table.get(50).unwrap().known.no_xattrs);
-        table.remember(50, ROOT, &"g".into(), fresh, before);
+        table.remember(50, ROOT, OsStr::new("g"), fresh, before);
         assert!(!table.get(50).unwrap().known.no_xattrs);
         // A read at a lower layer says nothing of the upper copy.
         table.learn(50, 1, table.epoch(), bare);
