@@ -169,6 +169,17 @@ PY
             ops,
         },
     );
+    // The steps really did what they compare: a capability set then dropped by a
+    // write and by a chown, xattrs set on a new file.
+    let text = seen.text();
+    for expected in [
+        "capped True\ncapped False",
+        "var/cache/apt/pkg True\nvar/cache/apt/pkg False",
+        "fresh/d/f []\nfresh/d/f [('user.a', b'3')]",
+        "etc/c []\netc/c [('user.a', b'1')]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?}: {text}");
+    }
     // Whiteouts only where a lower name needs hiding, none in directories made here.
     let upper = seen.dir.join("u");
     assert!(upper.join("etc/.wh.c").exists() || upper.join("etc/c").is_dir());

@@ -200,16 +200,8 @@ impl Core {
                 break;
             }
         }
-        let root = Node {
-            kind: libc::S_IFDIR,
-            links: Vec::new(),
-            layer: 0,
-            dir_layers: root_layers,
-            lookups: 1,
-            generation: 0,
-            known: Known::default(),
-            upper_fh: 0,
-        };
+        let mut root = Node::new(libc::S_IFDIR, Vec::new(), 0, root_layers);
+        root.lookups = 1;
         let new_files_bare = match (&work, passthrough) {
             (Some(work), false) => new_entries_are_bare(work),
             _ => false,
@@ -233,14 +225,10 @@ impl Core {
         };
         if !passthrough {
             let facts = core.xattr_facts(0, Path::new(""), libc::S_IFDIR);
-            if let Some(root) = core
-                .nodes
+            core.nodes
                 .get_mut()
                 .unwrap_or_else(|p| p.into_inner())
-                .get_mut(ROOT)
-            {
-                root.known = facts.known;
-            }
+                .store(ROOT, facts.known);
         }
         Ok(core)
     }
@@ -381,7 +369,7 @@ impl Core {
             kind: node.kind,
             merged: node.dir_layers.len() > 1,
             dir_layers: node.dir_layers.clone(),
-            known: node.known,
+            known: nodes.known(ino),
             epoch: nodes.epoch(),
         })
     }
@@ -694,19 +682,17 @@ impl Core {
         epoch: u64,
     ) -> FsResult<(FileAttr, u64, Duration)> {
         let number = attr.ino.0;
-        let fresh = Node {
-            kind: Self::kind_bits(&attr),
-            links: vec![(parent, name.to_os_string())],
+        let fresh = Node::new(
+            Self::kind_bits(&attr),
+            vec![(parent, name.to_os_string())],
             layer,
             dir_layers,
-            lookups: 0,
-            generation: 0,
-            known,
-            upper_fh: 0,
-        };
+        );
         let (generation, node_layer) = {
             let mut nodes = write(&self.nodes);
-            let node = nodes.remember(number, parent, name, fresh, epoch);
+            let node = nodes
+                .remember(number, parent, name, fresh, known, epoch)
+                .ok_or(Errno::NOENT)?;
             (node.generation, node.layer)
         };
         if node_layer < layer {
@@ -767,9 +753,21 @@ impl Core {
 
     fn attr_through(&self, file: &OpenFile) -> FsResult<FileAttr> {
         let st = rfs::fstat(&file.file)?;
-        let (mut attr, _) = self.attr_of(0, Path::new(""), &st, false);
-        attr.ino = INodeNo(file.ino);
-        Ok(attr)
+        // The record of the file itself, read through the handle (the file has no
+        // path left to read it by).
+        let kind = st.st_mode & libc::S_IFMT;
+        let mut buf = [0u8; 256];
+        let record = if kind == libc::S_IFREG || kind == libc::S_IFDIR {
+            [OVERRIDE_STAT_XATTR, FUSE_OVERLAYFS_OVERRIDE_STAT_XATTR]
+                .iter()
+                .find_map(|name| {
+                    let len = rfs::fgetxattr(&file.file, *name, &mut buf).ok()?;
+                    OverrideStat::parse(&buf[..len]).ok()
+                })
+        } else {
+            None
+        };
+        Ok(self.attr_with(&st, record, file.ino, false))
     }
 
     /// setattr on a node with no name left, through one of its open handles (the
@@ -1920,10 +1918,7 @@ impl Core {
             None => self.stat_upper(&at)?,
         };
         // A chown or chmod through the record changed what the node knows.
-        info.known = read(&self.nodes)
-            .get(ino)
-            .map(|node| node.known)
-            .unwrap_or_default();
+        info.known = read(&self.nodes).known(ino);
         Ok(self.attr_known(ino, &info, &st))
     }
 
@@ -1933,8 +1928,10 @@ impl Core {
     fn upper_handle(&self, ino: u64) -> Option<(NodeInfo, Arc<OpenFile>)> {
         let (info, fh) = {
             let nodes = read(&self.nodes);
+            let fh = nodes.upper_handle(ino)?;
             let node = nodes.get(ino)?;
-            if node.upper_fh == 0 || node.layer != 0 || node.known.record.is_none() {
+            let known = nodes.known(ino);
+            if node.layer != 0 || known.record.is_none() {
                 return None;
             }
             let info = NodeInfo {
@@ -1943,10 +1940,10 @@ impl Core {
                 kind: node.kind,
                 merged: false,
                 dir_layers: Vec::new(),
-                known: node.known,
+                known,
                 epoch: nodes.epoch(),
             };
-            (info, node.upper_fh)
+            (info, fh)
         };
         Some((info, self.file(fh)?))
     }
@@ -2118,9 +2115,7 @@ impl Core {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
         write(&self.files).insert(fh, Arc::new(OpenFile { file, ino }));
         if upper && !self.passthrough {
-            if let Some(node) = write(&self.nodes).get_mut(ino) {
-                node.upper_fh = fh;
-            }
+            write(&self.nodes).set_upper_handle(ino, fh);
         }
         fh
     }
@@ -2138,11 +2133,7 @@ impl Core {
         let Some(file) = write(&self.files).remove(&fh) else {
             return;
         };
-        if let Some(node) = write(&self.nodes).get_mut(file.ino) {
-            if node.upper_fh == fh {
-                node.upper_fh = 0;
-            }
-        }
+        write(&self.nodes).drop_upper_handle(file.ino, fh);
     }
 
     pub fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {

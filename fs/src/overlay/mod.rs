@@ -56,6 +56,19 @@
 //! cost no round trip (the kernel still writes dirty pages back and reports their
 //! errors at close), and a create or mkdir answers from the new entry's own stat.
 //!
+//! *What the server remembers.* The upper dir changes only through the overlay while
+//! it is mounted and the lowers never change, so each node keeps what the server read
+//! or wrote of its file (see `nodes.rs`): the ownership record, whether any xattr a
+//! program sees is there (the kernel asks for `security.capability` before every
+//! write and chown; a file known bare is answered ENODATA without a syscall), and for
+//! a directory made by the overlay that it holds no whiteouts (a create there removes
+//! none, and in a directory of the upper dir alone the lowers are not searched: the
+//! exclusive create fails by itself). A file open for writing is reached through its
+//! handle for getattr and setattr (fstat, futimens, fchmod, fchown), so tar's
+//! create-write-chown-chmod-utime-close costs no path walk after the create. Xattrs
+//! are read relative to the layer's fd (`listxattrat`/`getxattrat`, Linux 6.13; the
+//! layer's absolute path before). None of this is kept in a passthrough.
+//!
 //! *Ids and volumes.* An [`IdShift`] (fuse-overlayfs's `uidmapping=`, `gidmapping=`,
 //! `squash_to_*`) changes the owners getattr and readdirplus show and maps the owners
 //! of new files and chown back to disk ids; copy-up works on disk ids. Without one

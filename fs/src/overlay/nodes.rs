@@ -40,11 +40,15 @@ pub struct Node {
     pub dir_layers: Vec<usize>,
     pub lookups: u64,
     pub generation: u64,
-    pub known: Known,
-    /// A handle of the node's upper file open for writing (0: none), through which
-    /// its attributes are read and changed without walking its path.
-    pub upper_fh: u64,
+    /// [`Known`] in bits (its record, when there is one, is in the table's map):
+    /// nodes stay small, the table holds one per file a walk has seen.
+    facts: u8,
 }
+
+const RECORD_KNOWN: u8 = 1;
+const HAS_RECORD: u8 = 2;
+const NO_XATTRS: u8 = 4;
+const NO_WHITEOUTS: u8 = 8;
 
 /// Facts about a node's file the server read or wrote itself, so it need not ask the
 /// disk again (see the module comment for why they stay true).
@@ -70,21 +74,37 @@ impl Known {
 }
 
 impl Node {
+    /// A node as just resolved, with its one link and no facts yet.
+    pub fn new(
+        kind: u32,
+        links: Vec<(u64, OsString)>,
+        layer: usize,
+        dir_layers: Vec<usize>,
+    ) -> Node {
+        Node {
+            kind,
+            links,
+            layer,
+            dir_layers,
+            lookups: 0,
+            generation: 0,
+            facts: 0,
+        }
+    }
+
     pub fn is_dir(&self) -> bool {
         self.kind == libc::S_IFDIR
     }
+}
 
-    /// Takes the facts of `fresh`, the same file read again: merged at the same
-    /// layer, replacing at a higher one (copied up through another name: what was
-    /// known is of the lower file).
-    fn take_known(&mut self, fresh: &Node) {
-        if fresh.layer == self.layer {
-            self.known = self.known.merged(fresh.known);
-        } else if fresh.layer < self.layer {
-            self.known = fresh.known;
-        } else {
-            self.known = Known::default();
-        }
+/// What the same file read again at `fresh_layer` tells a node at `layer` that knew
+/// `current`: merged at the same layer, replacing at a higher one (copied up through
+/// another name: what was known is of the lower file), nothing at a lower one.
+fn take_known(current: Known, layer: usize, fresh: Known, fresh_layer: usize) -> Known {
+    match fresh_layer.cmp(&layer) {
+        std::cmp::Ordering::Equal => current.merged(fresh),
+        std::cmp::Ordering::Less => fresh,
+        std::cmp::Ordering::Greater => Known::default(),
     }
 }
 
@@ -94,13 +114,21 @@ pub struct NodeTable {
     /// Counts the changes the overlay made to files' xattrs or owners: facts read
     /// from the disk while it moved may predate a change and are not kept.
     epoch: u64,
+    /// The ownership records of the nodes known to have one (few files do).
+    records: HashMap<u64, OverrideStat>,
+    /// For a node whose upper file is open for writing: one such handle, through
+    /// which its attributes are read and changed without walking its path.
+    upper_handles: HashMap<u64, u64>,
 }
 
 impl NodeTable {
     pub fn new(root: Node) -> NodeTable {
         let mut nodes = HashMap::new();
         nodes.insert(ROOT, root);
-        NodeTable { nodes, epoch: 0 }
+        NodeTable {
+            nodes,
+            ..NodeTable::default()
+        }
     }
 
     pub fn get(&self, ino: u64) -> Option<&Node> {
@@ -142,57 +170,72 @@ impl NodeTable {
     }
 
     /// Records a lookup of `ino` through (parent, name). `fresh` describes the node as
-    /// just resolved, with that one link; an existing node keeps its place unless the
-    /// fresh one is higher.
-    /// `epoch` is what [`NodeTable::epoch`] said before `fresh.known` was read.
+    /// just resolved, with that one link, and `known` what was read of its file; an
+    /// existing node keeps its place unless the fresh one is higher. `epoch` is what
+    /// [`NodeTable::epoch`] said before `known` was read. Returns the node.
     pub fn remember(
         &mut self,
         ino: u64,
         parent: u64,
         name: &OsStr,
-        mut fresh: Node,
+        fresh: Node,
+        known: Known,
         epoch: u64,
-    ) -> &Node {
-        if epoch != self.epoch {
-            fresh.known = Known::default();
-        }
-        let node = match self.nodes.entry(ino) {
+    ) -> Option<&Node> {
+        let known = if epoch == self.epoch {
+            known
+        } else {
+            Known::default()
+        };
+        let current = self.known(ino);
+        let fresh_layer = fresh.layer;
+        let now = match self.nodes.entry(ino) {
             Entry::Vacant(vacant) => {
-                return vacant.insert(Node {
+                vacant.insert(Node {
                     lookups: 1,
                     ..fresh
-                })
+                });
+                known
             }
-            Entry::Occupied(occupied) => occupied.into_mut(),
+            Entry::Occupied(occupied) => {
+                let node = occupied.into_mut();
+                let now = if node.links.is_empty() || node.kind != fresh.kind {
+                    // A deleted node whose number came back: a new file for the kernel.
+                    let generation = node.generation + 1;
+                    *node = Node {
+                        lookups: node.lookups,
+                        generation,
+                        ..fresh
+                    };
+                    known
+                } else if node.is_dir() {
+                    let now = take_known(current, node.layer, known, fresh_layer);
+                    node.links = fresh.links;
+                    node.layer = fresh_layer;
+                    node.dir_layers = fresh.dir_layers;
+                    now
+                } else {
+                    let link = (parent, name.to_os_string());
+                    if fresh_layer < node.layer {
+                        node.links.retain(|l| *l != link);
+                        node.links.insert(0, link);
+                    } else if !node.links.contains(&link) {
+                        node.links.push(link);
+                    }
+                    if fresh_layer <= node.layer {
+                        let now = take_known(current, node.layer, known, fresh_layer);
+                        node.layer = fresh_layer;
+                        now
+                    } else {
+                        current
+                    }
+                };
+                node.lookups += 1;
+                now
+            }
         };
-        if node.links.is_empty() || node.kind != fresh.kind {
-            // A deleted node whose number came back: a new file for the kernel.
-            let generation = node.generation + 1;
-            *node = Node {
-                lookups: node.lookups,
-                generation,
-                ..fresh
-            };
-        } else if node.is_dir() {
-            node.take_known(&fresh);
-            node.links = fresh.links;
-            node.layer = fresh.layer;
-            node.dir_layers = fresh.dir_layers;
-        } else {
-            let link = (parent, name.to_os_string());
-            if fresh.layer < node.layer {
-                node.links.retain(|l| *l != link);
-                node.links.insert(0, link);
-            } else if !node.links.contains(&link) {
-                node.links.push(link);
-            }
-            if fresh.layer <= node.layer {
-                node.take_known(&fresh);
-                node.layer = fresh.layer;
-            }
-        }
-        node.lookups += 1;
-        node
+        self.store(ino, now);
+        self.nodes.get(&ino)
     }
 
     /// The change count to read before reading facts from the disk.
@@ -200,23 +243,89 @@ impl NodeTable {
         self.epoch
     }
 
-    /// Stores facts read from the file at `layer` when nothing changed since `epoch`.
-    pub fn learn(&mut self, ino: u64, layer: usize, epoch: u64, known: Known) {
-        if epoch != self.epoch {
-            return;
+    /// What is known of the node's file (nothing for an unknown node).
+    pub fn known(&self, ino: u64) -> Known {
+        let Some(node) = self.nodes.get(&ino) else {
+            return Known::default();
+        };
+        let bits = node.facts;
+        let record = match (bits & RECORD_KNOWN != 0, bits & HAS_RECORD != 0) {
+            (false, _) => None,
+            (true, false) => Some(None),
+            (true, true) => Some(self.records.get(&ino).copied()),
+        };
+        Known {
+            record,
+            no_xattrs: bits & NO_XATTRS != 0,
+            no_whiteouts: bits & NO_WHITEOUTS != 0,
         }
-        if let Some(node) = self.nodes.get_mut(&ino) {
-            if node.layer == layer {
-                node.known = node.known.merged(known);
+    }
+
+    /// Sets what is known of the node's file.
+    pub fn store(&mut self, ino: u64, known: Known) {
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        let mut bits = 0;
+        match known.record {
+            None => {}
+            Some(None) => bits |= RECORD_KNOWN,
+            Some(Some(_)) => bits |= RECORD_KNOWN | HAS_RECORD,
+        }
+        if known.no_xattrs {
+            bits |= NO_XATTRS;
+        }
+        if known.no_whiteouts {
+            bits |= NO_WHITEOUTS;
+        }
+        node.facts = bits;
+        match known.record {
+            Some(Some(record)) => {
+                self.records.insert(ino, record);
+            }
+            _ => {
+                if !self.records.is_empty() {
+                    self.records.remove(&ino);
+                }
             }
         }
+    }
+
+    /// Stores facts read from the file at `layer` when nothing changed since `epoch`.
+    pub fn learn(&mut self, ino: u64, layer: usize, epoch: u64, known: Known) {
+        if epoch != self.epoch || self.nodes.get(&ino).map(|n| n.layer) != Some(layer) {
+            return;
+        }
+        let now = self.known(ino).merged(known);
+        self.store(ino, now);
     }
 
     /// Records a change of the file's xattrs or owner: `update` says what is known now.
     pub fn change(&mut self, ino: u64, update: impl FnOnce(&mut Known)) {
         self.epoch += 1;
-        if let Some(node) = self.nodes.get_mut(&ino) {
-            update(&mut node.known);
+        let mut known = self.known(ino);
+        update(&mut known);
+        self.store(ino, known);
+    }
+
+    /// The handle of the node's upper file kept by [`NodeTable::set_upper_handle`].
+    pub fn upper_handle(&self, ino: u64) -> Option<u64> {
+        if self.upper_handles.is_empty() {
+            return None;
+        }
+        self.upper_handles.get(&ino).copied()
+    }
+
+    pub fn set_upper_handle(&mut self, ino: u64, fh: u64) {
+        if self.nodes.contains_key(&ino) {
+            self.upper_handles.insert(ino, fh);
+        }
+    }
+
+    /// Forgets `fh` as the node's upper handle (it was released).
+    pub fn drop_upper_handle(&mut self, ino: u64, fh: u64) {
+        if self.upper_handles.get(&ino) == Some(&fh) {
+            self.upper_handles.remove(&ino);
         }
     }
 
@@ -229,6 +338,8 @@ impl NodeTable {
             node.lookups = node.lookups.saturating_sub(count);
             if node.lookups == 0 {
                 self.nodes.remove(&ino);
+                self.records.remove(&ino);
+                self.upper_handles.remove(&ino);
             }
         }
     }
@@ -286,16 +397,7 @@ mod tests {
     use super::*;
 
     fn node(kind: u32, layer: usize) -> Node {
-        Node {
-            kind,
-            links: Vec::new(),
-            layer,
-            dir_layers: vec![layer],
-            lookups: 0,
-            generation: 0,
-            known: Known::default(),
-            upper_fh: 0,
-        }
+        Node::new(kind, Vec::new(), layer, vec![layer])
     }
 
     fn with_link(mut n: Node, parent: u64, name: &str) -> Node {
@@ -311,6 +413,7 @@ mod tests {
             ROOT,
             OsStr::new("a"),
             with_link(node(libc::S_IFDIR, 1), ROOT, "a"),
+            Known::default(),
             0,
         );
         table.remember(
@@ -318,6 +421,7 @@ mod tests {
             10,
             OsStr::new("f"),
             with_link(node(libc::S_IFREG, 1), 10, "f"),
+            Known::default(),
             0,
         );
         assert_eq!(table.path_of(11).unwrap(), PathBuf::from("a/f"));
@@ -335,6 +439,7 @@ mod tests {
             ROOT,
             OsStr::new("x"),
             with_link(node(libc::S_IFREG, 2), ROOT, "x"),
+            Known::default(),
             0,
         );
         table.remember(
@@ -342,6 +447,7 @@ mod tests {
             ROOT,
             OsStr::new("y"),
             with_link(node(libc::S_IFREG, 0), ROOT, "y"),
+            Known::default(),
             0,
         );
         let n = table.get(20).unwrap();
@@ -362,16 +468,20 @@ mod tests {
             ROOT,
             OsStr::new("x"),
             with_link(node(libc::S_IFREG, 0), ROOT, "x"),
+            Known::default(),
             0,
         );
         table.unlink(30, ROOT, &"x".into());
-        let n = table.remember(
-            30,
-            ROOT,
-            OsStr::new("z"),
-            with_link(node(libc::S_IFREG, 0), ROOT, "z"),
-            0,
-        );
+        let n = table
+            .remember(
+                30,
+                ROOT,
+                OsStr::new("z"),
+                with_link(node(libc::S_IFREG, 0), ROOT, "z"),
+                Known::default(),
+                0,
+            )
+            .unwrap();
         assert_eq!(n.generation, 1);
         assert_eq!(n.links[0].1, "z");
     }
@@ -387,6 +497,7 @@ mod tests {
                 parent,
                 OsStr::new(name),
                 with_link(node(libc::S_IFDIR, 0), parent, name),
+                Known::default(),
                 0,
             );
             parent = ino;
@@ -403,20 +514,49 @@ mod tests {
             no_xattrs: true,
             no_whiteouts: false,
         };
-        let mut fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
-        fresh.known = bare;
+        let fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
         let epoch = table.epoch();
-        table.remember(50, ROOT, OsStr::new("f"), fresh.clone(), epoch);
-        assert_eq!(table.get(50).unwrap().known, bare);
+        table.remember(50, ROOT, OsStr::new("f"), fresh.clone(), bare, epoch);
+        assert_eq!(table.known(50), bare);
         // A setxattr between a read and its store: the read is not kept.
         let before = table.epoch();
         table.change(50, |known| known.no_xattrs = false);
         table.learn(50, 0, before, bare);
-        assert!(!table.get(50).unwrap().known.no_xattrs);
-        table.remember(50, ROOT, OsStr::new("g"), fresh, before);
-        assert!(!table.get(50).unwrap().known.no_xattrs);
+        assert!(!table.known(50).no_xattrs);
+        table.remember(50, ROOT, OsStr::new("g"), fresh, bare, before);
+        assert!(!table.known(50).no_xattrs);
         // A read at a lower layer says nothing of the upper copy.
         table.learn(50, 1, table.epoch(), bare);
-        assert!(!table.get(50).unwrap().known.no_xattrs);
+        assert!(!table.known(50).no_xattrs);
+    }
+
+    #[test]
+    fn records_live_beside_the_nodes_and_go_with_them() {
+        let mut table = NodeTable::new(node(libc::S_IFDIR, 0));
+        let record = OverrideStat {
+            uid: 1000,
+            gid: 1001,
+            mode: 0o4750,
+            kind: None,
+        };
+        let known = Known {
+            record: Some(Some(record)),
+            no_xattrs: true,
+            no_whiteouts: false,
+        };
+        let fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
+        table.remember(60, ROOT, OsStr::new("f"), fresh, known, table.epoch());
+        assert_eq!(table.known(60), known);
+        table.change(60, |k| k.record = Some(None));
+        assert_eq!(table.known(60).record, Some(None));
+        assert!(table.records.is_empty());
+        table.change(60, |k| k.record = Some(Some(record)));
+        table.set_upper_handle(60, 7);
+        assert_eq!(table.upper_handle(60), Some(7));
+        table.drop_upper_handle(60, 8);
+        assert_eq!(table.upper_handle(60), Some(7));
+        table.forget(60, 1);
+        assert!(table.records.is_empty() && table.upper_handles.is_empty());
+        assert_eq!(table.known(60), Known::default());
     }
 }
