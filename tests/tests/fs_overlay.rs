@@ -141,7 +141,7 @@ elif op == "get":
     print(os.getxattr(path, sys.argv[3]))
 elif op == "cap":
     import struct
-    os.setxattr(path, "security.capability", struct.pack("<IIIII", 0x02000002, 1 << 13, 0, 0, 0))
+    os.setxattr(path, "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0))
 elif op == "has-cap":
     print(path, "security.capability" in os.listxattr(path))
 else:
