@@ -98,6 +98,8 @@ pub struct OpenFile {
     /// The node it was opened as: after an unlink the handle is the only way left to
     /// reach the file (fstat, fchmod, ftruncate … on an unlinked temporary file).
     pub ino: u64,
+    /// Registered as the node's upper handle (see `NodeTable::set_upper_handle`).
+    upper: bool,
 }
 
 /// Cache lifetimes handed to the kernel.
@@ -2113,8 +2115,9 @@ impl Core {
     /// setattr and getattr may then use instead of its path.
     fn add_file(&self, file: File, ino: u64, upper: bool) -> u64 {
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        write(&self.files).insert(fh, Arc::new(OpenFile { file, ino }));
-        if upper && !self.passthrough {
+        let upper = upper && !self.passthrough;
+        write(&self.files).insert(fh, Arc::new(OpenFile { file, ino, upper }));
+        if upper {
             write(&self.nodes).set_upper_handle(ino, fh);
         }
         fh
@@ -2133,7 +2136,9 @@ impl Core {
         let Some(file) = write(&self.files).remove(&fh) else {
             return;
         };
-        write(&self.nodes).drop_upper_handle(file.ino, fh);
+        if file.upper {
+            write(&self.nodes).drop_upper_handle(file.ino, fh);
+        }
     }
 
     pub fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {
