@@ -111,7 +111,12 @@ pub struct OverlayConfig {
     pub upper: Option<PathBuf>,
     /// Scratch dir on the upper's filesystem for copy-up (required with `upper`).
     pub work: Option<PathBuf>,
-    /// Server threads (each with its own /dev/fuse clone).
+    /// Server threads (each with its own /dev/fuse clone). Two by default, like a
+    /// container's rootfs: every reader sleeps on the one request queue and the kernel
+    /// wakes them in turn, so each extra thread makes a one-request-at-a-time program
+    /// (tar, find) pay a context switch per request where one thread often finds the
+    /// next request already queued; a second thread keeps requests served while one
+    /// waits on a slow fsync or a large read.
     pub threads: usize,
     /// How long the kernel may cache entries and attributes of lower files.
     pub lower_ttl: Duration,
@@ -135,7 +140,7 @@ impl Default for OverlayConfig {
             lowers: Vec::new(),
             upper: None,
             work: None,
-            threads: 4,
+            threads: 2,
             lower_ttl: Duration::from_secs(86400),
             upper_ttl: Duration::from_secs(1),
             writeback_cache: true,
