@@ -175,6 +175,7 @@ change_ops=(
   "untar|mkdir @M/untar && tar -xf $CACHE/untar-$TREE.tar -C @M/untar"
   "copy-up-100M|echo x >> @M/big100m"
   "rm-rf-lower-dir|rm -rf @M/${RMDIR:-usr/share}"
+  "write-4k-x25k|dd if=/dev/zero of=@M/small-writes bs=4k count=25000 status=none"
 )
 [ "$TREE" = synthetic ] && change_ops[2]="rm-rf-lower-dir|rm -rf @M/common @M/d100 @M/d101 @M/d102"
 if [ -z "${SKIP_BIG:-}" ]; then
@@ -235,7 +236,7 @@ for name in sorted(os.listdir(results)):
     op = name.split(".")[0]
     if op not in ops:
         ops.append(op)
-order = ["walk", "walk-warm", "du", "read-all", "untar", "rm-rf-lower-dir", "copy-up-100M", "write-1G", "read-1G"]
+order = ["walk", "walk-warm", "du", "read-all", "untar", "rm-rf-lower-dir", "copy-up-100M", "write-4k-x25k", "write-1G", "read-1G"]
 ops.sort(key=lambda o: order.index(o) if o in order else 99)
 def median(op, kind):
     with open(os.path.join(results, "%s.%s.json" % (op, kind))) as f:

@@ -2056,8 +2056,8 @@ impl Core {
             record.gid = gid.unwrap_or(record.gid);
             if let Some(mode) = mode {
                 record.mode = mode & 0o7777;
-            } else if uid.is_some() || gid.is_some() {
-                record.mode &= !0o6000; // chown clears setuid/setgid
+            } else if (uid.is_some() || gid.is_some()) && kind != libc::S_IFDIR {
+                record.mode = without_setid(record.mode); // chown drops them
             }
             self.write_override(ino, at, kind, record)?;
             return Ok(None);
@@ -2067,8 +2067,15 @@ impl Core {
             let new_uid = uid.unwrap_or(st.st_uid);
             let new_gid = gid.unwrap_or(st.st_gid);
             if (new_uid, new_gid) == (st.st_uid, st.st_gid) {
-                // Nothing to change on disk (the kernel sends the mode a chown clears).
+                // Nothing to change on disk (the kernel sends the mode a chown clears),
+                // but a chown to the owner it has still drops setuid/setgid (the disk
+                // does that itself on a real change of owner).
                 if mode.is_none() {
+                    let kept = st.st_mode & 0o7777;
+                    if kind == libc::S_IFREG && without_setid(kept) != kept {
+                        self.chmod_upper(at, without_setid(kept))?;
+                        return Ok(None);
+                    }
                     return Ok(Some(st));
                 }
             } else if self.chown_upper(at, uid, gid).is_err() {
@@ -2107,6 +2114,46 @@ impl Core {
         written?;
         let access = if kind == libc::S_IFDIR { 0o700 } else { 0o600 };
         self.chmod_upper(at, record.mode | access)
+    }
+
+    /// Drops setuid, and setgid where group execute is set, as the kernel does when a
+    /// file is written or truncated by a caller without CAP_FSETID (with
+    /// `FUSE_HANDLE_KILLPRIV_V2` the kernel leaves that to the server). Works on the
+    /// ownership record when the file has one, else on the disk mode; `fh` reaches a
+    /// file with no name left. Returns whether the mode changed.
+    pub fn drop_setid(&self, ino: u64, fh: Option<u64>) -> FsResult<bool> {
+        if let Ok((0, path, libc::S_IFREG)) = self.node_info(ino) {
+            let _guard = self.change_lock();
+            if let Some(mut record) = self.override_of(0, &path) {
+                if without_setid(record.mode) == record.mode {
+                    return Ok(false);
+                }
+                record.mode = without_setid(record.mode);
+                self.write_override(ino, &Upper::Path(&path), libc::S_IFREG, record)?;
+                return Ok(true);
+            }
+            let upper = self.upper()?;
+            let mode = rfs::statat(upper, rel(&path), AtFlags::SYMLINK_NOFOLLOW)?.st_mode & 0o7777;
+            if without_setid(mode) == mode {
+                return Ok(false);
+            }
+            let mode = Mode::from_raw_mode(without_setid(mode));
+            rfs::chmodat(upper, rel(&path), mode, AtFlags::empty())?;
+            return Ok(true);
+        }
+        let file = fh
+            .and_then(|fh| self.file(fh))
+            .or_else(|| self.open_file_of(ino));
+        let Some(file) = file else {
+            return Ok(false);
+        };
+        let st = rfs::fstat(&file.file)?;
+        let mode = st.st_mode & 0o7777;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || without_setid(mode) == mode {
+            return Ok(false);
+        }
+        rfs::fchmod(&file.file, Mode::from_raw_mode(without_setid(mode)))?;
+        Ok(true)
     }
 
     // ---- files ---------------------------------------------------------------------
@@ -2271,6 +2318,17 @@ fn new_entries_are_bare(work: &OwnedFd) -> bool {
         .and_then(|fd| bare(&fd, &mut buf));
     let _ = rfs::unlinkat(work, &dir, AtFlags::REMOVEDIR);
     matches!((file_bare, dir_bare), (Ok(true), Ok(true)))
+}
+
+/// `mode` without setuid, and without setgid when group execute is set (setgid
+/// without it marks mandatory locking, which the kernel keeps).
+fn without_setid(mode: u32) -> u32 {
+    let mode = mode & !0o4000;
+    if mode & 0o010 != 0 {
+        mode & !0o2000
+    } else {
+        mode
+    }
 }
 
 fn split(path: &Path) -> (&Path, &OsStr) {

@@ -59,8 +59,8 @@
 //! *What the server remembers.* The upper dir changes only through the overlay while
 //! it is mounted and the lowers never change, so each node keeps what the server read
 //! or wrote of its file (see `nodes.rs`): the ownership record, whether any xattr a
-//! program sees is there (the kernel asks for `security.capability` before every
-//! write and chown; a file known bare is answered ENODATA without a syscall), and for
+//! program sees is there (a getxattr such as `security.capability` on a file known
+//! bare is answered ENODATA without a syscall), and for
 //! a directory made by the overlay that it holds no whiteouts (a create there removes
 //! none, and in a directory of the upper dir alone the lowers are not searched: the
 //! exclusive create fails by itself). A file open for writing is reached through its
@@ -299,7 +299,8 @@ impl Overlay {
 
     fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::OverlayFs>, OverlayError> {
         let config = self.fuser_config();
-        fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
+        let notifier = self.fs.notifier_slot();
+        let session = fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
             let hint = match source.raw_os_error() {
                 Some(libc::EACCES) | Some(libc::EPERM) => {
                     " (is /dev/fuse 0666, and fusermount3 installed outside a user namespace?)"
@@ -312,7 +313,9 @@ impl Overlay {
                 source,
                 hint,
             }
-        })
+        })?;
+        let _ = notifier.set(session.notifier());
+        Ok(session)
     }
 
     /// Mounts at `mountpoint` and serves from background threads until the handle is
