@@ -17,28 +17,32 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::core::{Core, Listing};
+use super::core::Core;
 use super::errno::{Errno, FsResult};
+use super::listing::{Listing, DOT, DOTDOT};
 
 /// Largest read and write the kernel is asked to send (1 MiB).
 pub const MAX_IO: u32 = 1 << 20;
 
-/// A snapshot of a merged directory for one open directory handle. Offsets are
-/// positions in the snapshot (1-based; `.` and `..` first), so seekdir/telldir are
-/// stable; a read from offset 0 after the first takes a new snapshot (rewinddir).
+/// A volume's open directory: a snapshot of the listing taken by the first read (the
+/// host may change the directory underneath, so nothing is shared between opens); a
+/// read from offset 0 after the first takes a new one (rewinddir).
 struct DirStream {
-    listing: Option<Listing>,
-    parent: u64,
+    listing: Option<Arc<Listing>>,
     served: bool,
 }
 
 pub struct OverlayFs {
     core: Core,
+    /// Open directories of a volume (the overlay keeps no per-open state).
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_dir: AtomicU64,
     writeback_cache: bool,
     /// Files may change underneath (a volume): no caches kept across opens.
     passthrough: bool,
+    /// The kernel can do without OPENDIR (FUSE_NO_OPENDIR_SUPPORT): the overlay
+    /// answers it ENOSYS, so directories open and close with no round trip.
+    no_opendir: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,6 +79,7 @@ impl OverlayFs {
             next_dir: AtomicU64::new(1),
             writeback_cache,
             passthrough,
+            no_opendir: false,
         }
     }
 
@@ -87,17 +92,15 @@ impl OverlayFs {
         }
     }
 
-    /// Opens a handle without listing: the kernel often serves the reads from its
-    /// own cache of the directory, so the snapshot is taken by the first read.
+    /// Opens a volume's directory handle without listing: the snapshot is taken by
+    /// the first read.
     fn open_dir(&self, ino: u64) -> FsResult<u64> {
         self.core.check_dir(ino)?;
-        let parent = self.parent_of(ino);
         let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
         lock(&self.dirs).insert(
             fh,
             Arc::new(Mutex::new(DirStream {
                 listing: None,
-                parent,
                 served: false,
             })),
         );
@@ -108,33 +111,38 @@ impl OverlayFs {
         self.core.parent_of(ino).unwrap_or(ino)
     }
 
-    fn stream(&self, fh: u64) -> FsResult<Arc<Mutex<DirStream>>> {
-        lock(&self.dirs).get(&fh).cloned().ok_or(Errno::BADF)
-    }
-
-    fn refresh(&self, ino: u64, stream: &mut DirStream, offset: u64) -> FsResult<()> {
-        if stream.listing.is_none() || (offset == 0 && stream.served) {
-            stream.listing = Some(self.core.list(ino)?);
+    /// The listing a read of `ino` at `offset` is served from: the volume handle's
+    /// snapshot, or for the overlay (no handle) the shared, cached one.
+    fn listing_for(&self, ino: u64, fh: u64, offset: u64) -> FsResult<Arc<Listing>> {
+        if !self.passthrough {
+            return self.core.listing(ino);
         }
+        let stream = lock(&self.dirs).get(&fh).cloned().ok_or(Errno::BADF)?;
+        let mut stream = lock(&stream);
+        let listing = match stream.listing.take() {
+            Some(listing) if !(offset == 0 && stream.served) => listing,
+            _ => Arc::new(self.core.list(ino)?),
+        };
+        stream.listing = Some(listing.clone());
         stream.served = true;
-        Ok(())
+        Ok(listing)
     }
 
-    /// Fills one readdir or readdirplus reply from the handle's snapshot, from
-    /// `offset` on: `.` and `..` first, then the merged entries. For readdirplus each
-    /// entry is also looked up (attributes, a lookup count), so the kernel needs no
-    /// LOOKUP of its own when the names are then stat'ed.
+    /// Fills one readdir or readdirplus reply from `offset` on: `.` and `..` first,
+    /// then the merged entries in offset order (see `listing.rs`). For readdirplus
+    /// each entry is also looked up (attributes, a lookup count), so the kernel needs
+    /// no LOOKUP of its own when the names are then stat'ed.
     fn fill_dir<R: DirReply>(&self, ino: u64, fh: u64, offset: u64, reply: &mut R) -> FsResult<()> {
-        let stream = self.stream(fh)?;
-        let mut stream = lock(&stream);
-        self.refresh(ino, &mut stream, offset)?;
-        let dots = [(ino, "."), (stream.parent, "..")];
-        let mut position = offset as usize;
-        while position < dots.len() {
-            let (number, name) = dots[position];
+        let listing = self.listing_for(ino, fh, offset)?;
+        let dots = [(ino, ".", DOT), (self.parent_of(ino), "..", DOTDOT)];
+        let mut added = false;
+        for (number, name, next) in dots {
+            if offset >= next {
+                continue;
+            }
             let item = DirItem {
                 ino: number,
-                next: position as u64 + 1,
+                next,
                 kind: FileType::Directory,
                 name: OsStr::new(name),
             };
@@ -142,44 +150,43 @@ impl OverlayFs {
             if reply.add(&item, None) {
                 return Ok(());
             }
-            position += 1;
+            added = true;
         }
-        let start = position - dots.len();
-        let Some(listing) = stream.listing.as_mut() else {
-            return Ok(());
-        };
-        let mut to_the_end = true;
+        let mut dirs = listing.dirs();
+        let start = listing.resume_at(offset);
         for (i, entry) in listing.entries.iter().enumerate().skip(start) {
+            if added && listing.starts_run(i) {
+                // Names sharing an offset go in one reply: end this one before them.
+                return Ok(());
+            }
             let item = DirItem {
                 ino: entry.ino,
-                next: (i + dots.len() + 1) as u64,
+                next: entry.cookie,
                 kind: entry.kind,
                 name: &entry.name,
             };
             if !R::PLUS {
                 if reply.add(&item, None) {
-                    to_the_end = false;
-                    break;
+                    return Ok(());
                 }
+                added = true;
                 continue;
             }
-            let found = match self.core.lookup_listed(ino, listing, entry) {
+            let found = match self.core.lookup_listed(ino, &listing, &dirs, entry) {
                 Ok(found) => found,
-                Err(_) => continue, // vanished since the snapshot
+                Err(_) => continue, // vanished since the listing was read
             };
             let number = found.0.ino.0;
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
-                to_the_end = false;
-                break;
+                return Ok(());
             }
+            added = true;
         }
-        if to_the_end {
-            // Served whole: the open layer dirs go, so an idle handle holds no
-            // descriptors (a seek back looks names up through their paths).
-            listing.dirs.clear();
-        }
+        // Served to the end: the open layer dirs go, so an idle listing holds no
+        // descriptors (a seek back looks names up through their paths).
+        dirs.clear();
         Ok(())
     }
 }
@@ -289,6 +296,12 @@ impl Filesystem for OverlayFs {
         for flag in wanted.iter() {
             let _ = config.add_capabilities(flag);
         }
+        // Only a kernel that says it can do without OPENDIR (Linux 5.1 on) takes an
+        // ENOSYS there for "no open needed"; an older one would fail the open.
+        self.no_opendir = !self.passthrough
+            && config
+                .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+                .is_ok();
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
@@ -554,17 +567,28 @@ impl Filesystem for OverlayFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.passthrough {
+            // A volume: a snapshot per open, no kernel cache of the listing.
+            return match self.open_dir(ino.0) {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(e.into()),
+            };
+        }
+        if self.no_opendir {
+            // The overlay keeps no per-open state: after this ENOSYS the kernel sends
+            // no OPENDIR or RELEASEDIR again and opens directories as if answered
+            // KEEP_CACHE | CACHE_DIR with handle 0 (fs/fuse/file.c).
+            return reply.error(Errno::NOSYS.into());
+        }
         // The kernel may keep the listing (CACHE_DIR) across opens (KEEP_CACHE): every
         // change to a directory goes through the overlay, which makes the kernel drop
         // its copy, and the lowers do not change under a mount. Warm walks then send
         // no READDIR at all.
-        let flags = if self.passthrough {
-            FopenFlags::empty()
-        } else {
-            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
-        };
-        match self.open_dir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), flags),
+        match self.core.check_dir(ino.0) {
+            Ok(()) => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+            ),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -605,7 +629,9 @@ impl Filesystem for OverlayFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        lock(&self.dirs).remove(&fh.0);
+        if self.passthrough {
+            lock(&self.dirs).remove(&fh.0);
+        }
         reply.ok();
     }
 

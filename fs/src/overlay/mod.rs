@@ -70,6 +70,7 @@
 mod core;
 mod errno;
 mod fuse;
+mod listing;
 mod nodes;
 pub mod options;
 mod whiteout;
