@@ -520,6 +520,12 @@ impl Core {
         write(&self.nodes).forget(ino, count);
     }
 
+    /// How many nodes the kernel holds lookups of, the root included.
+    #[cfg(test)]
+    pub fn node_count(&self) -> usize {
+        read(&self.nodes).len()
+    }
+
     pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
         let (layer, path, _) = match self.node_info(ino) {
             Ok(info) => info,

@@ -134,6 +134,11 @@ impl OverlayFs {
     /// no LOOKUP of its own when the names are then stat'ed.
     fn fill_dir<R: DirReply>(&self, ino: u64, fh: u64, offset: u64, reply: &mut R) -> FsResult<()> {
         let listing = self.listing_for(ino, fh, offset)?;
+        self.fill_from(ino, &listing, offset, reply);
+        Ok(())
+    }
+
+    fn fill_from<R: DirReply>(&self, ino: u64, listing: &Listing, offset: u64, reply: &mut R) {
         let dots = [(ino, ".", DOT), (self.parent_of(ino), "..", DOTDOT)];
         let mut added = false;
         for (number, name, next) in dots {
@@ -148,7 +153,7 @@ impl OverlayFs {
             };
             // The kernel takes no entry or attributes from `.` and `..`.
             if reply.add(&item, None) {
-                return Ok(());
+                return;
             }
             added = true;
         }
@@ -157,7 +162,7 @@ impl OverlayFs {
         for (i, entry) in listing.entries.iter().enumerate().skip(start) {
             if added && listing.starts_run(i) {
                 // Names sharing an offset go in one reply: end this one before them.
-                return Ok(());
+                return;
             }
             let item = DirItem {
                 ino: entry.ino,
@@ -167,12 +172,12 @@ impl OverlayFs {
             };
             if !R::PLUS {
                 if reply.add(&item, None) {
-                    return Ok(());
+                    return;
                 }
                 added = true;
                 continue;
             }
-            let found = match self.core.lookup_listed(ino, &listing, &dirs, entry) {
+            let found = match self.core.lookup_listed(ino, listing, &dirs, entry) {
                 Ok(found) => found,
                 Err(_) => continue, // vanished since the listing was read
             };
@@ -180,14 +185,13 @@ impl OverlayFs {
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
-                return Ok(());
+                return;
             }
             added = true;
         }
         // Served to the end: the open layer dirs go, so an idle listing holds no
         // descriptors (a seek back looks names up through their paths).
         dirs.clear();
-        Ok(())
     }
 }
 
@@ -790,5 +794,202 @@ impl Filesystem for OverlayFs {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(Errno::from(e).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use super::super::{Overlay, OverlayConfig};
+    use super::*;
+
+    /// A readdirplus reply with room for `room` entries.
+    struct Collect {
+        room: usize,
+        got: Vec<(u64, u64, OsString)>,
+    }
+
+    impl Collect {
+        fn with_room(room: usize) -> Collect {
+            Collect {
+                room,
+                got: Vec::new(),
+            }
+        }
+
+        fn names(&self) -> Vec<OsString> {
+            self.got.iter().map(|g| g.2.clone()).collect()
+        }
+
+        fn last_offset(&self) -> u64 {
+            self.got.last().map(|g| g.1).unwrap_or(0)
+        }
+    }
+
+    impl DirReply for Collect {
+        const PLUS: bool = true;
+
+        fn add(&mut self, item: &DirItem, found: Option<(fuser::FileAttr, u64, Duration)>) -> bool {
+            if self.got.len() == self.room {
+                return true;
+            }
+            let ino = found.map(|f| f.0.ino.0).unwrap_or(item.ino);
+            self.got.push((ino, item.next, item.name.to_os_string()));
+            false
+        }
+    }
+
+    fn touch(dir: &Path, names: impl IntoIterator<Item = String>) {
+        std::fs::create_dir_all(dir).unwrap();
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+    }
+
+    fn overlay(lower: &Path, upper: Option<(&Path, &Path)>) -> OverlayFs {
+        let config = OverlayConfig {
+            lowers: vec![lower.to_path_buf()],
+            upper: upper.map(|u| u.0.to_path_buf()),
+            work: upper.map(|u| u.1.to_path_buf()),
+            ..OverlayConfig::default()
+        };
+        Overlay::new(config).unwrap().fs
+    }
+
+    /// Reads a whole directory from `offset`, `room` entries a reply.
+    fn read_all(fs: &OverlayFs, ino: u64, room: usize) -> Vec<(u64, u64, OsString)> {
+        let mut all = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut reply = Collect::with_room(room);
+            fs.fill_dir(ino, 0, offset, &mut reply).unwrap();
+            if reply.got.is_empty() {
+                return all;
+            }
+            offset = reply.last_offset();
+            all.extend(reply.got);
+        }
+    }
+
+    #[test]
+    fn readdirplus_counts_one_lookup_per_entry_sent_and_forgets_empty_the_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lower = tmp.path().join("l");
+        touch(&lower, (0..100).map(|i| format!("f{i}")));
+        for i in 0..5 {
+            std::fs::create_dir(lower.join(format!("d{i}"))).unwrap();
+        }
+        let fs = overlay(&lower, None);
+        assert_eq!(fs.core.node_count(), 1);
+
+        // A reply with room for 40: the dots and 38 names, each one lookup; the
+        // entry that did not fit counts none.
+        let mut first = Collect::with_room(40);
+        fs.fill_dir(1, 0, 0, &mut first).unwrap();
+        assert_eq!(first.names()[..2], [".", ".."]);
+        assert_eq!(fs.core.node_count(), 1 + 38);
+
+        let mut rest = Vec::new();
+        let mut offset = first.last_offset();
+        loop {
+            let mut reply = Collect::with_room(25);
+            fs.fill_dir(1, 0, offset, &mut reply).unwrap();
+            if reply.got.is_empty() {
+                break;
+            }
+            offset = reply.last_offset();
+            rest.extend(reply.got);
+        }
+        assert_eq!(fs.core.node_count(), 1 + 105);
+        let mut names: Vec<OsString> = first.names()[2..].to_vec();
+        names.extend(rest.iter().map(|g| g.2.clone()));
+        let unique: HashSet<_> = names.iter().collect();
+        assert_eq!((names.len(), unique.len()), (105, 105));
+
+        // A second read counts a second lookup of each; the kernel's FORGETs of
+        // both leave the root alone.
+        let again = read_all(&fs, 1, 1000);
+        assert_eq!(again.len(), 107);
+        for (ino, _, name) in &again[2..] {
+            assert_ne!(name, "." as &str);
+            fs.core.forget(*ino, 2);
+        }
+        assert_eq!(fs.core.node_count(), 1);
+    }
+
+    #[test]
+    fn a_change_shows_in_the_next_read_and_names_keep_their_offsets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper, work) = (
+            tmp.path().join("l"),
+            tmp.path().join("u"),
+            tmp.path().join("w"),
+        );
+        touch(&lower, (0..300).map(|i| format!("f{i}")));
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        let fs = overlay(&lower, Some((&upper, &work)));
+        let before = read_all(&fs, 1, 50);
+        assert_eq!(before.len(), 302);
+        let (uid, gid) = (fs.core.euid, fs.core.egid);
+        fs.core
+            .create(1, OsStr::new("new"), 0o644, libc::O_WRONLY, uid, gid)
+            .unwrap();
+        fs.core.unlink(1, OsStr::new("f7"), false).unwrap();
+        let after = read_all(&fs, 1, 50);
+        let names: HashSet<OsString> = after.iter().map(|g| g.2.clone()).collect();
+        assert!(names.contains(OsStr::new("new")));
+        assert!(!names.contains(OsStr::new("f7")));
+        assert_eq!(after.len(), 302);
+        // Every name that stayed kept its offset.
+        for (_, next, name) in &before {
+            if let Some(same) = after.iter().find(|g| g.2 == *name) {
+                assert_eq!(same.1, *next, "{name:?} moved");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_names_sharing_an_offset_is_never_split_across_replies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lower = tmp.path().join("l");
+        touch(&lower, (0..10).map(|i| format!("f{i}")));
+        let fs = overlay(&lower, None);
+        let mut listing = fs.core.list(1).unwrap();
+        // Give f3, f4 and f5 one offset.
+        let shared = listing.entries[3].cookie;
+        for e in &mut listing.entries {
+            if ["f3", "f4", "f5"].iter().any(|n| e.name == *n) {
+                e.cookie = shared;
+            }
+        }
+        listing
+            .entries
+            .sort_unstable_by(|a, b| (a.cookie, &a.name).cmp(&(b.cookie, &b.name)));
+        let run_at = listing.entries.iter().position(|e| e.name == "f3").unwrap();
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        // Replies with room for exactly the entries up to the middle of the run.
+        let mut room = 2 + run_at + 2;
+        loop {
+            let mut reply = Collect::with_room(room);
+            fs.fill_from(1, &listing, offset, &mut reply);
+            if reply.got.is_empty() {
+                break;
+            }
+            let names = reply.names();
+            let in_run = names
+                .iter()
+                .filter(|n| ["f3", "f4", "f5"].iter().any(|r| *n == r));
+            assert!(matches!(in_run.count(), 0 | 3), "run split: {names:?}");
+            offset = reply.last_offset();
+            seen.extend(names);
+            room = 4;
+        }
+        let unique: HashSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (12, 12));
     }
 }

@@ -122,10 +122,11 @@ impl Listing {
 
     /// Whether entry `i` begins a run of names that share its offset.
     pub fn starts_run(&self, i: usize) -> bool {
-        match (self.entries.get(i), self.entries.get(i + 1)) {
+        let shares = |j: usize| match (self.entries.get(j), self.entries.get(j + 1)) {
             (Some(a), Some(b)) => a.cookie == b.cookie,
             _ => false,
-        }
+        };
+        shares(i) && (i == 0 || !shares(i - 1))
     }
 
     /// The open layer directories, for lookups relative to them.
@@ -329,29 +330,31 @@ mod tests {
         let gone = l.entries[100].name.clone();
         fewer.retain(|n| OsStr::new(n) != gone);
         let m = listing(&fewer, &cookies);
-        assert_eq!(m.entries[m.resume_at(l.entries[100].cookie)].name, l.entries[101].name);
+        assert_eq!(
+            m.entries[m.resume_at(l.entries[100].cookie)].name,
+            l.entries[101].name
+        );
     }
 
     #[test]
     fn names_sharing_an_offset_form_one_run_in_name_order() {
         let cookies = Cookies::default();
-        let mut entries: Vec<ListedEntry> = ["b", "a", "c"].iter().map(|n| entry(n)).collect();
+        let mut entries: Vec<ListedEntry> = ["b", "a", "c", "d"].iter().map(|n| entry(n)).collect();
         for e in &mut entries {
             e.cookie = 0;
         }
         let mut l = Listing::new(PathBuf::new(), vec![0], Vec::new(), entries, &cookies);
-        // Force a collision of "a" and "b".
+        // Force a collision of "a", "b" and "c".
         for e in &mut l.entries {
-            e.cookie = if e.name == "c" { 100 } else { 50 };
+            e.cookie = if e.name == "d" { 100 } else { 50 };
         }
         l.entries
             .sort_unstable_by(|a, b| (a.cookie, &a.name).cmp(&(b.cookie, &b.name)));
         let names: Vec<_> = l.entries.iter().map(|e| e.name.clone()).collect();
-        assert_eq!(names, ["a", "b", "c"]);
-        assert!(l.starts_run(0));
-        assert!(!l.starts_run(1));
-        assert!(!l.starts_run(2));
-        assert_eq!(l.resume_at(50), 2);
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        let starts: Vec<bool> = (0..4).map(|i| l.starts_run(i)).collect();
+        assert_eq!(starts, [true, false, false, false]);
+        assert_eq!(l.resume_at(50), 3);
     }
 
     #[test]

@@ -47,6 +47,12 @@ impl NodeTable {
         NodeTable { nodes }
     }
 
+    /// How many nodes the table holds (the root included).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     pub fn get(&self, ino: u64) -> Option<&Node> {
         self.nodes.get(&ino)
     }
