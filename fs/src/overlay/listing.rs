@@ -27,9 +27,10 @@
 //! so a continuation does not read the layers again. Every change the overlay makes —
 //! a namespace change or a copy-up, all made under the change lock — empties it when
 //! the change is done, and bumps an epoch so that a listing built while a change ran is
-//! not kept. Its size is bounded by bytes and entries; the listing built last is always
-//! kept, so a directory too large for the budget still costs one build per read of it,
-//! not one per request. The open layer directories a listing holds (readdirplus looks
+//! not kept. Its size is bounded by bytes and entries; the four listings used last are
+//! always kept, so a directory too large for the budget still costs one build per read
+//! of it, not one per request, even with a few such reads side by side (a per-open
+//! snapshot held as much). The open layer directories a listing holds (readdirplus looks
 //! entries up relative to them) are closed once a reply reaches its end.
 
 use std::collections::VecDeque;
@@ -52,8 +53,11 @@ const FIRST_NAME: u64 = 3;
 
 /// How many listings the cache keeps at most.
 const CACHED_LISTINGS: usize = 16;
-/// Roughly how many bytes of listings it keeps (the last one is kept whatever its size).
+/// Roughly how many bytes of listings it keeps beyond the last few.
 const CACHED_BYTES: usize = 512 * 1024;
+/// The listings kept whatever their size: two programs reading two huge directories
+/// side by side still find theirs between requests.
+const ALWAYS_KEPT: usize = 4;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -201,8 +205,8 @@ impl ListingCache {
             listing,
             weight,
         });
-        while state.recent.len() > 1
-            && (state.recent.len() > CACHED_LISTINGS || state.bytes > CACHED_BYTES)
+        while state.recent.len() > CACHED_LISTINGS
+            || (state.recent.len() > ALWAYS_KEPT && state.bytes > CACHED_BYTES)
         {
             if let Some(old) = state.recent.pop_back() {
                 state.bytes -= old.weight;
@@ -368,12 +372,16 @@ mod tests {
         assert_eq!(cache.len(), CACHED_LISTINGS);
         assert!(cache.get(39).is_some());
         assert!(cache.get(0).is_none());
+        // Listings over the budget: the last four stay.
         let big: Vec<String> = (0..20000).map(|i| format!("a-long-name-{i}")).collect();
-        let l = Arc::new(listing(&big, &cache.cookies));
-        assert!(l.weight() > CACHED_BYTES);
-        cache.insert(100, l, cache.epoch());
-        assert_eq!(cache.len(), 1);
-        assert!(cache.get(100).is_some());
+        for ino in 100..106 {
+            let l = Arc::new(listing(&big, &cache.cookies));
+            assert!(l.weight() > CACHED_BYTES);
+            cache.insert(ino, l, cache.epoch());
+        }
+        assert_eq!(cache.len(), ALWAYS_KEPT);
+        assert!(cache.get(105).is_some() && cache.get(102).is_some());
+        assert!(cache.get(101).is_none());
         // A listing built before a change is not kept.
         let epoch = cache.epoch();
         cache.invalidate_all();
