@@ -10,7 +10,15 @@
 #
 # Knobs: BURROW (default target/release/burrow), RUNS (5), BENCH_FS_CACHE
 # (/tmp/burrow-bench-fs), SKIP_BIG=1 skips the 1 GiB write/read, BURROW_BEFORE=<another
-# burrow binary> adds a "burrow-before" column (before/after a change, same run).
+# burrow binary> adds a "burrow-before" column (before/after a change, same run),
+# WRITE_DIR=tmpfs (default) | disk: where the upper and work dirs (and the plain
+# baseline's scratch copy) live. The lowers stay on the disk (warm page cache).
+#
+# Why a tmpfs by default: on an ext4 without a journal (the CI machines' disk) a new
+# inode is not given the number of one deleted in the last minute or so, and finding a
+# free one then scans the inode table: every run here starts by deleting the previous run's
+# upper, so untar times on the disk swung 1.4-5.9 s between identical runs and measured
+# the allocator more than the overlay. WRITE_DIR=disk measures that case.
 # Needs: hyperfine, fuse-overlayfs, fuse3, python3, unshare (util-linux); /dev/fuse
 # usable by the caller. Runs everything inside one `unshare -Urm` so the kernel overlay
 # and both FUSE servers mount without privileges. Prints a table of medians and ratios
@@ -87,7 +95,10 @@ fi
 # ---- inside the user + mount namespace ------------------------------------------
 layers=$BENCH_LAYERS
 work=$(mktemp -d "$CACHE/run.XXXXXX")
-trap 'for m in "$work"/*/m; do umount "$m" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+if [ "${WRITE_DIR:-tmpfs}" = tmpfs ]; then
+  mount -t tmpfs -o size=8g,mode=0755 burrow-bench "$work"
+fi
+trap 'for m in "$work"/*/m; do umount "$m" 2>/dev/null || true; done; umount "$work" 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/bin"
 ln -s "$BURROW" "$work/bin/burrow-overlay"
 if [ -n "${BURROW_BEFORE:-}" ]; then
@@ -121,8 +132,22 @@ mount_one() { # kind -> mounts $work/kind/m
     burrow-before) "$work/bin-before/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
   esac
 }
-export -f mount_one
-export work lowers plain_src
+plain_copy() { # dest: a writable copy of the plain tree
+  if [ "${WRITE_DIR:-tmpfs}" = tmpfs ]; then
+    mkdir -p "$1"
+    for e in "$plain_src"/* "$plain_src"/.[!.]*; do
+      [ -e "$e" ] || [ -L "$e" ] || continue
+      case ${e##*/} in
+        big1g) ln -s "$e" "$1/" ;;
+        *) cp -a "$e" "$1/" 2>/dev/null || true ;;
+      esac
+    done
+  else
+    cp -al "$plain_src" "$1"
+  fi
+}
+export -f mount_one plain_copy
+export work lowers plain_src WRITE_DIR
 
 kinds=(plain kernel fuse-overlayfs burrow)
 [ -n "${BURROW_BEFORE:-}" ] && kinds+=(burrow-before)
@@ -150,6 +175,7 @@ change_ops=(
   "untar|mkdir @M/untar && tar -xf $CACHE/untar-$TREE.tar -C @M/untar"
   "copy-up-100M|echo x >> @M/big100m"
   "rm-rf-lower-dir|rm -rf @M/${RMDIR:-usr/share}"
+  "write-4k-x25k|dd if=/dev/zero of=@M/small-writes bs=4k count=25000 status=none"
 )
 [ "$TREE" = synthetic ] && change_ops[2]="rm-rf-lower-dir|rm -rf @M/common @M/d100 @M/d101 @M/d102"
 if [ -z "${SKIP_BIG:-}" ]; then
@@ -190,9 +216,9 @@ for kind in "${kinds[@]}"; do
   for op in "${change_ops[@]}"; do
     name=${op%%|*}; cmd=${op#*|}; cmd=${cmd//@M/$m}
     if [ "$kind" = plain ]; then
-      # The plain baseline works on a hard-linked copy of the tree (cheap to make), bind-
-      # mounted before each run.
-      prepare="umount $m 2>/dev/null; rm -rf $work/plain/copy; cp -al $plain_src $work/plain/copy; mkdir -p $m; mount --bind $work/plain/copy $m"
+      # The plain baseline works on a copy of the tree, bind-mounted before each run:
+      # hard-linked on the disk; on the tmpfs a real copy (the 1 GiB file linked to).
+      prepare="umount $m 2>/dev/null; rm -rf $work/plain/copy; plain_copy $work/plain/copy; mkdir -p $m; mount --bind $work/plain/copy $m"
     else
       prepare="mount_one $kind"
     fi
@@ -210,7 +236,7 @@ for name in sorted(os.listdir(results)):
     op = name.split(".")[0]
     if op not in ops:
         ops.append(op)
-order = ["walk", "walk-warm", "du", "read-all", "untar", "rm-rf-lower-dir", "copy-up-100M", "write-1G", "read-1G"]
+order = ["walk", "walk-warm", "du", "read-all", "untar", "rm-rf-lower-dir", "copy-up-100M", "write-4k-x25k", "write-1G", "read-1G"]
 ops.sort(key=lambda o: order.index(o) if o in order else 99)
 def median(op, kind):
     with open(os.path.join(results, "%s.%s.json" % (op, kind))) as f:

@@ -7,35 +7,10 @@
 
 mod image_support;
 
-use std::path::Path;
-
 use burrow_image::Digest;
 use burrow_tests::runtime::Runtime;
-use burrow_tests::{Cmd, Sandbox};
+use image_support::cli_env::Env;
 use image_support::{big, Registry};
-
-fn burrow_at<I, S>(sandbox: &Sandbox, root: &Path, args: I) -> Cmd
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    sandbox
-        .command(Runtime::burrow().program())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-}
-
-fn image_id(sandbox: &Sandbox, root: &Path, name: &str) -> String {
-    let out = burrow_at(
-        sandbox,
-        root,
-        ["image", "inspect", "--format", "{{.Id}}", name],
-    )
-    .run();
-    out.assert_success();
-    out.stdout_trimmed().to_string()
-}
 
 /// The lines between the first and the last, sorted (layers go in parallel).
 fn middle_sorted(lines: &[&str]) -> Vec<String> {
@@ -58,8 +33,9 @@ fn expected(ids: &[String], statuses: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_large_image_pushes_to_two_repos_with_mounts_and_pulls_back_by_digest() {
-    let sandbox = Sandbox::new("push-mount");
-    let registry = Registry::start(&sandbox, "r", None);
+    let env = Env::new("push-mount");
+    let sandbox = &env.sandbox;
+    let registry = Registry::start(sandbox, "r", None);
     let image = big::big_image();
 
     // The image reaches burrow as a docker-archive written by skopeo.
@@ -82,7 +58,7 @@ fn a_large_image_pushes_to_two_repos_with_mounts_and_pulls_back_by_digest() {
         .arg(&archive)
         .run()
         .assert_success();
-    let id = image_id(&sandbox, &sandbox.engine_root(), "big:v1");
+    let id = env.image_id(&sandbox.engine_root(), "big:v1");
 
     // First push: every layer sent (the big one in chunks), plain lines only.
     let first = format!("{}/first/big:v1", registry.host);
@@ -157,7 +133,7 @@ fn a_large_image_pushes_to_two_repos_with_mounts_and_pulls_back_by_digest() {
     // Pulled back by digest from the second repository into a fresh store.
     let by_digest = format!("{}/second/big@{digest}", registry.host);
     let fresh = sandbox.dir().join("store-fresh");
-    let out = burrow_at(&sandbox, &fresh, ["pull", &by_digest]).run();
+    let out = env.burrow_at(&fresh, ["pull", &by_digest]).run();
     out.assert_success();
     let lines = out.stdout_lines();
     assert!(!out.stdout.contains('\x1b'), "{out}");
@@ -191,23 +167,23 @@ fn a_large_image_pushes_to_two_repos_with_mounts_and_pulls_back_by_digest() {
         "{out}"
     );
     assert_eq!(lines[lines.len() - 1], by_digest, "{out}");
-    assert_eq!(image_id(&sandbox, &fresh, &by_digest), id);
+    assert_eq!(env.image_id(&fresh, &by_digest), id);
 
-    let out = burrow_at(
-        &sandbox,
-        &fresh,
-        [
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            &by_digest,
-            "busybox",
-            "sha256sum",
-            "/data/big",
-        ],
-    )
-    .run();
+    let out = env
+        .burrow_at(
+            &fresh,
+            [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                &by_digest,
+                "busybox",
+                "sha256sum",
+                "/data/big",
+            ],
+        )
+        .run();
     out.assert_success();
     assert_eq!(
         out.stdout.split_whitespace().next(),
@@ -235,5 +211,5 @@ fn a_large_image_pushes_to_two_repos_with_mounts_and_pulls_back_by_digest() {
         out.stdout.contains("Status: Downloaded newer image for"),
         "{out}"
     );
-    assert_eq!(image_id(&sandbox, &tty, &first), id);
+    assert_eq!(env.image_id(&tty, &first), id);
 }

@@ -6,7 +6,9 @@
 mod fs_support;
 
 use burrow_tests::Sandbox;
-use fs_support::{assert_same_as_kernel, run, run_in, run_with, Scenario, Setup};
+use fs_support::{
+    assert_same_as_kernel, assert_same_as_kernel_in, run, run_in, run_with, Scenario, Setup,
+};
 
 const BASE_LAYERS: &[&str] = &[
     // top lower
@@ -311,6 +313,42 @@ fn owners_recorded_in_layers_are_shown_kept_and_updated() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "1000:1001:0640"
+    );
+}
+
+#[test]
+fn setuid_and_setgid_bits_are_dropped_like_the_kernel_drops_them() {
+    // chown drops setuid (and setgid with group execute); so do writes, truncates
+    // and opens with O_TRUNC, in a user namespace even root's (the kernel asks for
+    // CAP_FSETID in the initial namespace). Lower files (copied up by the change) and
+    // upper ones; subordinate ids mapped so uid 1000 exists.
+    let sandbox = Sandbox::new("fs-suid");
+    let as_user = "setpriv --reuid=1000 --regid=1000 --clear-groups";
+    let ops = format!(
+        r#"
+        for f in c1 c2 c3 c4 w1 w2 t1 t2 o1; do cp -p $f new-$f; done
+        for p in "" new-; do
+          step "chown 0:0 ${{p}}c1 ${{p}}c2 ${{p}}c3 && stat -c '%n %a' ${{p}}c1 ${{p}}c2 ${{p}}c3"
+          step "chown 1000:1000 ${{p}}c4 && stat -c '%n %u %a' ${{p}}c4"
+          step "echo root >> ${{p}}w1 && stat -c '%n %a' ${{p}}w1"
+          step "{as_user} sh -c 'echo user >> ${{p}}w2' && stat -c '%n %a' ${{p}}w2"
+          step "truncate -s 1 ${{p}}t1 && {as_user} truncate -s 2 ${{p}}t2 && stat -c '%n %a %s' ${{p}}t1 ${{p}}t2"
+          step "{as_user} sh -c ': > ${{p}}o1' && stat -c '%n %a %s' ${{p}}o1"
+        done
+        "#
+    );
+    assert_same_as_kernel_in(
+        &sandbox,
+        &Scenario {
+            name: "suid",
+            layers: &[r#"
+            for f in c1 c2 c3 c4 w1 w2 t1 t2 o1; do echo data > $f; done
+            chmod 4755 c1; chmod 2755 c2; chmod 2745 c3; chmod 6755 c4
+            chmod 6777 w1 w2 t1 t2 o1
+            "#],
+            ops: &ops,
+        },
+        &["--map-auto", "--map-root-user", "--mount"],
     );
 }
 

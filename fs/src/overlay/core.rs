@@ -1770,15 +1770,29 @@ impl Core {
             record.gid = gid.unwrap_or(record.gid);
             if let Some(mode) = mode {
                 record.mode = mode & 0o7777;
-            } else if uid.is_some() || gid.is_some() {
-                record.mode &= !0o6000; // chown clears setuid/setgid
+            } else if (uid.is_some() || gid.is_some()) && kind != libc::S_IFDIR {
+                record.mode = without_setid(record.mode); // chown drops them
             }
             return self.write_override(path, kind, record);
         }
         if uid.is_some() || gid.is_some() {
             let new_uid = uid.unwrap_or(st.st_uid);
             let new_gid = gid.unwrap_or(st.st_gid);
-            let changed = (new_uid, new_gid) == (st.st_uid, st.st_gid)
+            let same_owner = (new_uid, new_gid) == (st.st_uid, st.st_gid);
+            if same_owner && mode.is_none() && kind == libc::S_IFREG {
+                // A chown to the owner it has still drops setuid/setgid (the disk
+                // does that itself on a real change of owner).
+                let kept = st.st_mode & 0o7777;
+                if without_setid(kept) != kept {
+                    rfs::chmodat(
+                        upper,
+                        rel(path),
+                        Mode::from_raw_mode(without_setid(kept)),
+                        AtFlags::empty(),
+                    )?;
+                }
+            }
+            let changed = same_owner
                 || rfs::chownat(
                     upper,
                     rel(path),
@@ -1829,6 +1843,46 @@ impl Core {
             AtFlags::empty(),
         )?;
         Ok(())
+    }
+
+    /// Drops setuid, and setgid where group execute is set, as the kernel does when a
+    /// file is written or truncated by a caller without CAP_FSETID (with
+    /// `FUSE_HANDLE_KILLPRIV_V2` the kernel leaves that to the server). Works on the
+    /// ownership record when the file has one, else on the disk mode; `fh` reaches a
+    /// file with no name left. Returns whether the mode changed.
+    pub fn drop_setid(&self, ino: u64, fh: Option<u64>) -> FsResult<bool> {
+        if let Ok((0, path, libc::S_IFREG)) = self.node_info(ino) {
+            let _guard = self.change_lock();
+            if let Some(mut record) = self.override_of(0, &path) {
+                if without_setid(record.mode) == record.mode {
+                    return Ok(false);
+                }
+                record.mode = without_setid(record.mode);
+                self.write_override(&path, libc::S_IFREG, record)?;
+                return Ok(true);
+            }
+            let upper = self.upper()?;
+            let mode = rfs::statat(upper, rel(&path), AtFlags::SYMLINK_NOFOLLOW)?.st_mode & 0o7777;
+            if without_setid(mode) == mode {
+                return Ok(false);
+            }
+            let mode = Mode::from_raw_mode(without_setid(mode));
+            rfs::chmodat(upper, rel(&path), mode, AtFlags::empty())?;
+            return Ok(true);
+        }
+        let file = fh
+            .and_then(|fh| self.file(fh))
+            .or_else(|| self.open_file_of(ino));
+        let Some(file) = file else {
+            return Ok(false);
+        };
+        let st = rfs::fstat(&file.file)?;
+        let mode = st.st_mode & 0o7777;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || without_setid(mode) == mode {
+            return Ok(false);
+        }
+        rfs::fchmod(&file.file, Mode::from_raw_mode(without_setid(mode)))?;
+        Ok(true)
     }
 
     // ---- files ---------------------------------------------------------------------
@@ -1942,6 +1996,17 @@ struct ChangeGuard<'a> {
 impl Drop for ChangeGuard<'_> {
     fn drop(&mut self) {
         self.listings.invalidate_all();
+    }
+}
+
+/// `mode` without setuid, and without setgid when group execute is set (setgid
+/// without it marks mandatory locking, which the kernel keeps).
+fn without_setid(mode: u32) -> u32 {
+    let mode = mode & !0o4000;
+    if mode & 0o010 != 0 {
+        mode & !0o2000
+    } else {
+        mode
     }
 }
 

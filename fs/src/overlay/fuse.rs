@@ -7,7 +7,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -43,6 +43,11 @@ pub struct OverlayFs {
     /// The kernel can do without OPENDIR (FUSE_NO_OPENDIR_SUPPORT): the overlay
     /// answers it ENOSYS, so directories open and close with no round trip.
     no_opendir: bool,
+    /// Whether a root caller keeps setuid/setgid through a truncate: only outside a
+    /// user namespace, where root can hold CAP_FSETID in the initial namespace.
+    root_keeps_setid: bool,
+    /// Tells the kernel about changes it did not ask for (set once mounted).
+    notifier: Arc<OnceLock<fuser::Notifier>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -80,7 +85,49 @@ impl OverlayFs {
             writeback_cache,
             passthrough,
             no_opendir: false,
+            root_keeps_setid: !super::in_user_namespace(),
+            notifier: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Where the session's notifier goes once the filesystem is mounted.
+    pub fn notifier_slot(&self) -> Arc<OnceLock<fuser::Notifier>> {
+        Arc::clone(&self.notifier)
+    }
+
+    /// Drops setuid/setgid of `ino` and, when that changed its mode, makes the kernel
+    /// forget the attributes it holds (a write does not return them).
+    fn drop_setid_and_tell(&self, ino: u64, fh: Option<u64>) -> FsResult<()> {
+        if self.core.drop_setid(ino, fh)? {
+            self.forget_attributes(ino);
+        }
+        Ok(())
+    }
+
+    /// Makes the kernel ask for `ino`'s attributes again.
+    fn forget_attributes(&self, ino: u64) {
+        if let Some(notifier) = self.notifier.get() {
+            // Attributes only (a negative offset): no page-cache work, so this cannot
+            // wait on the request being answered.
+            let _ = notifier.inval_inode(INodeNo(ino), -1, 0);
+        }
+    }
+
+    /// Whether a truncate by this caller drops setuid/setgid. The kernel asks that
+    /// of the server (FATTR_KILL_SUIDGID, FUSE_OPEN_KILL_SUIDGID) when the caller
+    /// lacks CAP_FSETID in the initial user namespace, but fuser does not pass those
+    /// flags on: the caller's uid stands in for the capability.
+    fn truncate_drops_setid(&self, req: &Request) -> bool {
+        !(self.root_keeps_setid && req.uid() == 0)
+    }
+
+    /// After a truncate: drops setuid/setgid where the kernel would (see
+    /// [`Self::truncate_drops_setid`]); whether the mode changed.
+    fn after_truncate(&self, req: &Request, ino: u64, fh: Option<u64>) -> FsResult<bool> {
+        if self.truncate_drops_setid(req) {
+            return self.core.drop_setid(ino, fh);
+        }
+        Ok(false)
     }
 
     /// The open flags for files: keep the page cache unless files change underneath.
@@ -294,6 +341,14 @@ impl Filesystem for OverlayFs {
             | InitFlags::FUSE_CACHE_SYMLINKS
             | InitFlags::FUSE_ASYNC_DIO
             | InitFlags::FUSE_BIG_WRITES;
+        if self.core.has_upper {
+            // The server drops setuid/setgid on write, truncate and chown itself:
+            // the kernel then marks files without them as needing no check
+            // (SB_NOSEC), so a write no longer asks for security.capability first
+            // (one GETXATTR round trip per write() call), and a chown no longer
+            // re-reads the attributes.
+            wanted |= InitFlags::FUSE_HANDLE_KILLPRIV_V2;
+        }
         if self.writeback_cache && self.core.has_upper {
             wanted |= InitFlags::FUSE_WRITEBACK_CACHE;
         }
@@ -342,7 +397,7 @@ impl Filesystem for OverlayFs {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -358,10 +413,20 @@ impl Filesystem for OverlayFs {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self
+        let fh = fh.map(|f| f.0);
+        let result = self
             .core
-            .setattr(ino.0, mode, uid, gid, size, atime, mtime, fh.map(|f| f.0))
-        {
+            .setattr(ino.0, mode, uid, gid, size, atime, mtime, fh)
+            .and_then(|attr| {
+                if size.is_none() || !self.after_truncate(req, ino.0, fh)? {
+                    return Ok(attr);
+                }
+                match fh {
+                    Some(fh) => self.core.getattr_open(ino.0, fh),
+                    None => self.core.getattr(ino.0),
+                }
+            });
+        match result {
             Ok(attr) => reply.attr(&self.core.ttl_of(ino.0), &attr),
             Err(e) => reply.error(e.into()),
         }
@@ -457,8 +522,24 @@ impl Filesystem for OverlayFs {
         reply_entry(reply, self.core.link(ino.0, newparent.0, newname));
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.core.open(ino.0, flags.0) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        // An open that truncates drops setuid/setgid; the server's own truncation
+        // may already do that on the disk, so whether the kernel's copy of the mode
+        // is stale is known only from the mode before.
+        let had_setid = flags.0 & libc::O_TRUNC != 0
+            && self.truncate_drops_setid(req)
+            && self
+                .core
+                .getattr(ino.0)
+                .is_ok_and(|attr| attr.perm & 0o6000 != 0);
+        let opened = self.core.open(ino.0, flags.0).and_then(|fh| {
+            if had_setid {
+                self.core.drop_setid(ino.0, Some(fh))?;
+                self.forget_attributes(ino.0);
+            }
+            Ok(fh)
+        });
+        match opened {
             Ok(fh) => reply.opened(FileHandle(fh), self.file_open_flags()),
             Err(e) => reply.error(e.into()),
         }
@@ -497,7 +578,7 @@ impl Filesystem for OverlayFs {
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -509,6 +590,13 @@ impl Filesystem for OverlayFs {
         let Some(file) = self.core.file(fh.0) else {
             return reply.error(Errno::BADF.into());
         };
+        // The kernel writes through, with this flag, when the write must drop
+        // setuid/setgid (FUSE_HANDLE_KILLPRIV_V2).
+        if write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID) {
+            if let Err(e) = self.drop_setid_and_tell(ino.0, Some(fh.0)) {
+                return reply.error(e.into());
+            }
+        }
         match file.file.write_all_at(data, offset) {
             Ok(()) => reply.written(data.len() as u32),
             // The kernel keeps a failed writeback's error only as ENOSPC or EIO

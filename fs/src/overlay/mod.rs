@@ -288,7 +288,8 @@ impl Overlay {
 
     fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::OverlayFs>, OverlayError> {
         let config = self.fuser_config();
-        fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
+        let notifier = self.fs.notifier_slot();
+        let session = fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
             let hint = match source.raw_os_error() {
                 Some(libc::EACCES) | Some(libc::EPERM) => {
                     " (is /dev/fuse 0666, and fusermount3 installed outside a user namespace?)"
@@ -301,7 +302,9 @@ impl Overlay {
                 source,
                 hint,
             }
-        })
+        })?;
+        let _ = notifier.set(session.notifier());
+        Ok(session)
     }
 
     /// Mounts at `mountpoint` and serves from background threads until the handle is

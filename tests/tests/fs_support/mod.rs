@@ -203,13 +203,22 @@ pub fn run_with(
 
 /// Runs the scenario on both and asserts that programs saw the same thing.
 pub fn assert_same_as_kernel(sandbox: &Sandbox, scenario: &Scenario<'_>) -> Seen {
-    let kernel = run(sandbox, scenario, "kernel");
+    assert_same_as_kernel_in(sandbox, scenario, &["-Urm"])
+}
+
+/// [`assert_same_as_kernel`] with other `unshare` flags (e.g. `--map-auto`).
+pub fn assert_same_as_kernel_in(
+    sandbox: &Sandbox,
+    scenario: &Scenario<'_>,
+    unshare: &[&str],
+) -> Seen {
+    let kernel = run_in(sandbox, scenario, "kernel", unshare);
     assert!(
         kernel.output.success(),
         "the kernel overlay (oracle) failed the scenario: {}",
         kernel.output
     );
-    let burrow = run(sandbox, scenario, "oci");
+    let burrow = run_in(sandbox, scenario, "oci", unshare);
     assert!(burrow.output.success(), "burrow failed: {}", burrow.output);
     if kernel.text() != burrow.text() {
         panic!(
