@@ -5,6 +5,8 @@
 //! whole. POSIX leaves the names added or removed during an iteration unspecified, so
 //! the scripts print only what it does specify.
 
+// Shared with fs_overlay.rs; this file does not use every helper.
+#[allow(dead_code)]
 mod fs_support;
 
 use burrow_tests::Sandbox;
