@@ -13,7 +13,9 @@
 //! present for the whole of an iteration is returned exactly once, whatever other
 //! names are added or removed meanwhile (POSIX leaves only those unspecified), and
 //! seekdir to a telldir value resumes at the same name — the scheme ext4 uses for its
-//! htree directories.
+//! htree directories. Unlike ext4, the server cannot tell a 32-bit program's
+//! `getdents` (32-bit offsets) from `getdents64`: such a program's telldir values are
+//! cut short; 64-bit programs and `getdents64` users are not affected.
 //!
 //! Collisions: two names of one directory with the same 63-bit hash share an offset.
 //! The key is secret and random, so names cannot be chosen to collide, and the chance
