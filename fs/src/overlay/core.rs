@@ -17,6 +17,7 @@ use fuser::{FileAttr, FileType, INodeNo};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestamps};
 
 use super::errno::{Errno, FsResult};
+use super::listing::{Listing, ListingCache};
 use super::nodes::{Known, Node, NodeTable, ROOT};
 use super::whiteout::{self, OPAQUE};
 use crate::idmap::IdShift;
@@ -80,16 +81,8 @@ pub struct ListedEntry {
     pub layer: usize,
     /// The number readdir reports (the layer's, tagged like `st_ino`).
     pub ino: u64,
-}
-
-/// A merged directory as read for one directory handle.
-pub struct Listing {
-    pub path: PathBuf,
-    pub dir_layers: Vec<usize>,
-    /// The directory open in each of `dir_layers`, same order; emptied once the
-    /// listing has been served to its end.
-    pub dirs: Vec<rfs::Dir>,
-    pub entries: Vec<ListedEntry>,
+    /// The entry's readdir offset (see `listing.rs`); 0 outside a readdir listing.
+    pub cookie: u64,
 }
 
 /// A file open through the overlay.
@@ -116,6 +109,8 @@ pub struct Core {
     nodes: RwLock<NodeTable>,
     /// Serialises namespace changes and copy-ups (reads and data I/O run in parallel).
     change: Mutex<()>,
+    /// Recent merged listings, emptied after every change (see `listing.rs`).
+    listings: ListingCache,
     /// Guards (re)making the shared whiteout file.
     shared_whiteout: Mutex<()>,
     files: RwLock<HashMap<u64, Arc<OpenFile>>>,
@@ -214,6 +209,7 @@ impl Core {
             work,
             nodes: RwLock::new(NodeTable::new(root)),
             change: Mutex::new(()),
+            listings: ListingCache::default(),
             shared_whiteout: Mutex::new(()),
             files: RwLock::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -720,6 +716,12 @@ impl Core {
         write(&self.nodes).forget(ino, count);
     }
 
+    /// How many nodes the kernel holds lookups of, the root included.
+    #[cfg(test)]
+    pub fn node_count(&self) -> usize {
+        read(&self.nodes).len()
+    }
+
     pub fn getattr(&self, ino: u64) -> FsResult<FileAttr> {
         if let Some((info, open)) = self.upper_handle(ino) {
             let st = rfs::fstat(&open.file)?;
@@ -833,17 +835,31 @@ impl Core {
         }
     }
 
-    /// The merged entries of a directory (without `.` and `..`), with each merged
-    /// layer's directory kept open for the lookups that readdirplus answers.
+    /// The merged entries of a directory (without `.` and `..`) in readdir order, with
+    /// each merged layer's directory kept open for the lookups that readdirplus
+    /// answers. Read afresh from the layers.
     pub fn list(&self, ino: u64) -> FsResult<Listing> {
         let (path, dir_layers) = self.dir_info(ino)?;
         let (dirs, entries) = self.list_layers(&path, &dir_layers)?;
-        Ok(Listing {
+        Ok(Listing::new(
             path,
             dir_layers,
             dirs,
             entries,
-        })
+            &self.listings.cookies,
+        ))
+    }
+
+    /// [`Core::list`] through the cache of recent listings: valid until the next
+    /// change the overlay makes (the layers change only through it).
+    pub fn listing(&self, ino: u64) -> FsResult<Arc<Listing>> {
+        if let Some(listing) = self.listings.get(ino) {
+            return Ok(listing);
+        }
+        let epoch = self.listings.epoch();
+        let listing = Arc::new(self.list(ino)?);
+        self.listings.insert(ino, listing.clone(), epoch);
+        Ok(listing)
     }
 
     fn list_path(&self, path: &Path, dir_layers: &[usize]) -> FsResult<Vec<ListedEntry>> {
@@ -909,6 +925,7 @@ impl Core {
                     kind,
                     layer,
                     ino: self.xino(layer, entry.ino()),
+                    cookie: 0,
                 });
             }
             seen.extend(hidden);
@@ -924,6 +941,7 @@ impl Core {
         &self,
         parent: u64,
         listing: &Listing,
+        dirs: &[rfs::Dir],
         entry: &ListedEntry,
     ) -> FsResult<(FileAttr, u64, Duration)> {
         let at = listing
@@ -932,8 +950,8 @@ impl Core {
             .position(|l| *l == entry.layer)
             .ok_or(Errno::NOENT)?;
         let path = listing.path.join(&entry.name);
-        let Some(dir) = listing.dirs.get(at) else {
-            // The handle's dirs were closed after a full read: through the path.
+        let Some(dir) = dirs.get(at) else {
+            // The listing's dirs were closed after a full read: through the path.
             let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
             let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
                 self.dir_layers_of(&path, &listing.dir_layers[at..])?
@@ -989,8 +1007,13 @@ impl Core {
 
     // ---- copy-up -----------------------------------------------------------------
 
-    fn change_lock(&self) -> MutexGuard<'_, ()> {
-        lock(&self.change)
+    /// Takes the lock every change to the tree holds; dropping the guard, after the
+    /// change, forgets the cached listings.
+    fn change_lock(&self) -> ChangeGuard<'_> {
+        ChangeGuard {
+            _lock: lock(&self.change),
+            listings: &self.listings,
+        }
     }
 
     /// Makes sure `ino` lives in the upper dir (and its parents), copying it up if not.
@@ -2318,6 +2341,18 @@ fn new_entries_are_bare(work: &OwnedFd) -> bool {
         .and_then(|fd| bare(&fd, &mut buf));
     let _ = rfs::unlinkat(work, &dir, AtFlags::REMOVEDIR);
     matches!((file_bare, dir_bare), (Ok(true), Ok(true)))
+}
+
+/// Held while the tree changes (see [`Core::change_lock`]).
+struct ChangeGuard<'a> {
+    _lock: MutexGuard<'a, ()>,
+    listings: &'a ListingCache,
+}
+
+impl Drop for ChangeGuard<'_> {
+    fn drop(&mut self) {
+        self.listings.invalidate_all();
+    }
 }
 
 /// `mode` without setuid, and without setgid when group execute is set (setgid

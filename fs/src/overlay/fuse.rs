@@ -17,28 +17,32 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use super::core::{Core, Listing};
+use super::core::Core;
 use super::errno::{Errno, FsResult};
+use super::listing::{Listing, DOT, DOTDOT};
 
 /// Largest read and write the kernel is asked to send (1 MiB).
 pub const MAX_IO: u32 = 1 << 20;
 
-/// A snapshot of a merged directory for one open directory handle. Offsets are
-/// positions in the snapshot (1-based; `.` and `..` first), so seekdir/telldir are
-/// stable; a read from offset 0 after the first takes a new snapshot (rewinddir).
+/// A volume's open directory: a snapshot of the listing taken by the first read (the
+/// host may change the directory underneath, so nothing is shared between opens); a
+/// read from offset 0 after the first takes a new one (rewinddir).
 struct DirStream {
-    listing: Option<Listing>,
-    parent: u64,
+    listing: Option<Arc<Listing>>,
     served: bool,
 }
 
 pub struct OverlayFs {
     core: Core,
+    /// Open directories of a volume (the overlay keeps no per-open state).
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_dir: AtomicU64,
     writeback_cache: bool,
     /// Files may change underneath (a volume): no caches kept across opens.
     passthrough: bool,
+    /// The kernel can do without OPENDIR (FUSE_NO_OPENDIR_SUPPORT): the overlay
+    /// answers it ENOSYS, so directories open and close with no round trip.
+    no_opendir: bool,
     /// Whether a root caller keeps setuid/setgid through a truncate: only outside a
     /// user namespace, where root can hold CAP_FSETID in the initial namespace.
     root_keeps_setid: bool,
@@ -80,6 +84,7 @@ impl OverlayFs {
             next_dir: AtomicU64::new(1),
             writeback_cache,
             passthrough,
+            no_opendir: false,
             root_keeps_setid: !super::in_user_namespace(),
             notifier: Arc::new(OnceLock::new()),
         }
@@ -134,17 +139,15 @@ impl OverlayFs {
         }
     }
 
-    /// Opens a handle without listing: the kernel often serves the reads from its
-    /// own cache of the directory, so the snapshot is taken by the first read.
+    /// Opens a volume's directory handle without listing: the snapshot is taken by
+    /// the first read.
     fn open_dir(&self, ino: u64) -> FsResult<u64> {
         self.core.check_dir(ino)?;
-        let parent = self.parent_of(ino);
         let fh = self.next_dir.fetch_add(1, Ordering::Relaxed);
         lock(&self.dirs).insert(
             fh,
             Arc::new(Mutex::new(DirStream {
                 listing: None,
-                parent,
                 served: false,
             })),
         );
@@ -155,79 +158,87 @@ impl OverlayFs {
         self.core.parent_of(ino).unwrap_or(ino)
     }
 
-    fn stream(&self, fh: u64) -> FsResult<Arc<Mutex<DirStream>>> {
-        lock(&self.dirs).get(&fh).cloned().ok_or(Errno::BADF)
+    /// The listing a read of `ino` at `offset` is served from: the volume handle's
+    /// snapshot, or for the overlay (no handle) the shared, cached one.
+    fn listing_for(&self, ino: u64, fh: u64, offset: u64) -> FsResult<Arc<Listing>> {
+        if !self.passthrough {
+            return self.core.listing(ino);
+        }
+        let stream = lock(&self.dirs).get(&fh).cloned().ok_or(Errno::BADF)?;
+        let mut stream = lock(&stream);
+        let listing = match stream.listing.take() {
+            Some(listing) if !(offset == 0 && stream.served) => listing,
+            _ => Arc::new(self.core.list(ino)?),
+        };
+        stream.listing = Some(listing.clone());
+        stream.served = true;
+        Ok(listing)
     }
 
-    fn refresh(&self, ino: u64, stream: &mut DirStream, offset: u64) -> FsResult<()> {
-        if stream.listing.is_none() || (offset == 0 && stream.served) {
-            stream.listing = Some(self.core.list(ino)?);
-        }
-        stream.served = true;
+    /// Fills one readdir or readdirplus reply from `offset` on: `.` and `..` first,
+    /// then the merged entries in offset order (see `listing.rs`). For readdirplus
+    /// each entry is also looked up (attributes, a lookup count), so the kernel needs
+    /// no LOOKUP of its own when the names are then stat'ed.
+    fn fill_dir<R: DirReply>(&self, ino: u64, fh: u64, offset: u64, reply: &mut R) -> FsResult<()> {
+        let listing = self.listing_for(ino, fh, offset)?;
+        self.fill_from(ino, &listing, offset, reply);
         Ok(())
     }
 
-    /// Fills one readdir or readdirplus reply from the handle's snapshot, from
-    /// `offset` on: `.` and `..` first, then the merged entries. For readdirplus each
-    /// entry is also looked up (attributes, a lookup count), so the kernel needs no
-    /// LOOKUP of its own when the names are then stat'ed.
-    fn fill_dir<R: DirReply>(&self, ino: u64, fh: u64, offset: u64, reply: &mut R) -> FsResult<()> {
-        let stream = self.stream(fh)?;
-        let mut stream = lock(&stream);
-        self.refresh(ino, &mut stream, offset)?;
-        let dots = [(ino, "."), (stream.parent, "..")];
-        let mut position = offset as usize;
-        while position < dots.len() {
-            let (number, name) = dots[position];
+    fn fill_from<R: DirReply>(&self, ino: u64, listing: &Listing, offset: u64, reply: &mut R) {
+        let dots = [(ino, ".", DOT), (self.parent_of(ino), "..", DOTDOT)];
+        let mut added = false;
+        for (number, name, next) in dots {
+            if offset >= next {
+                continue;
+            }
             let item = DirItem {
                 ino: number,
-                next: position as u64 + 1,
+                next,
                 kind: FileType::Directory,
                 name: OsStr::new(name),
             };
             // The kernel takes no entry or attributes from `.` and `..`.
             if reply.add(&item, None) {
-                return Ok(());
+                return;
             }
-            position += 1;
+            added = true;
         }
-        let start = position - dots.len();
-        let Some(listing) = stream.listing.as_mut() else {
-            return Ok(());
-        };
-        let mut to_the_end = true;
+        let mut dirs = listing.dirs();
+        let start = listing.resume_at(offset);
         for (i, entry) in listing.entries.iter().enumerate().skip(start) {
+            if added && listing.starts_run(i) {
+                // Names sharing an offset go in one reply: end this one before them.
+                return;
+            }
             let item = DirItem {
                 ino: entry.ino,
-                next: (i + dots.len() + 1) as u64,
+                next: entry.cookie,
                 kind: entry.kind,
                 name: &entry.name,
             };
             if !R::PLUS {
                 if reply.add(&item, None) {
-                    to_the_end = false;
-                    break;
+                    return;
                 }
+                added = true;
                 continue;
             }
-            let found = match self.core.lookup_listed(ino, listing, entry) {
+            let found = match self.core.lookup_listed(ino, listing, &dirs, entry) {
                 Ok(found) => found,
-                Err(_) => continue, // vanished since the snapshot
+                Err(_) => continue, // vanished since the listing was read
             };
             let number = found.0.ino.0;
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
-                to_the_end = false;
-                break;
+                return;
             }
+            added = true;
         }
-        if to_the_end {
-            // Served whole: the open layer dirs go, so an idle handle holds no
-            // descriptors (a seek back looks names up through their paths).
-            listing.dirs.clear();
-        }
-        Ok(())
+        // Served to the end: the open layer dirs go, so an idle listing holds no
+        // descriptors (a seek back looks names up through their paths).
+        dirs.clear();
     }
 }
 
@@ -344,6 +355,12 @@ impl Filesystem for OverlayFs {
         for flag in wanted.iter() {
             let _ = config.add_capabilities(flag);
         }
+        // Only a kernel that says it can do without OPENDIR (Linux 5.1 on) takes an
+        // ENOSYS there for "no open needed"; an older one would fail the open.
+        self.no_opendir = !self.passthrough
+            && config
+                .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+                .is_ok();
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);
@@ -642,17 +659,28 @@ impl Filesystem for OverlayFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.passthrough {
+            // A volume: a snapshot per open, no kernel cache of the listing.
+            return match self.open_dir(ino.0) {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(e.into()),
+            };
+        }
+        if self.no_opendir {
+            // The overlay keeps no per-open state: after this ENOSYS the kernel sends
+            // no OPENDIR or RELEASEDIR again and opens directories as if answered
+            // KEEP_CACHE | CACHE_DIR with handle 0 (fs/fuse/file.c).
+            return reply.error(Errno::NOSYS.into());
+        }
         // The kernel may keep the listing (CACHE_DIR) across opens (KEEP_CACHE): every
         // change to a directory goes through the overlay, which makes the kernel drop
         // its copy, and the lowers do not change under a mount. Warm walks then send
         // no READDIR at all.
-        let flags = if self.passthrough {
-            FopenFlags::empty()
-        } else {
-            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
-        };
-        match self.open_dir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), flags),
+        match self.core.check_dir(ino.0) {
+            Ok(()) => reply.opened(
+                FileHandle(0),
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+            ),
             Err(e) => reply.error(e.into()),
         }
     }
@@ -693,7 +721,9 @@ impl Filesystem for OverlayFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        lock(&self.dirs).remove(&fh.0);
+        if self.passthrough {
+            lock(&self.dirs).remove(&fh.0);
+        }
         reply.ok();
     }
 
@@ -852,5 +882,202 @@ impl Filesystem for OverlayFs {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(Errno::from(e).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use super::super::{Overlay, OverlayConfig};
+    use super::*;
+
+    /// A readdirplus reply with room for `room` entries.
+    struct Collect {
+        room: usize,
+        got: Vec<(u64, u64, OsString)>,
+    }
+
+    impl Collect {
+        fn with_room(room: usize) -> Collect {
+            Collect {
+                room,
+                got: Vec::new(),
+            }
+        }
+
+        fn names(&self) -> Vec<OsString> {
+            self.got.iter().map(|g| g.2.clone()).collect()
+        }
+
+        fn last_offset(&self) -> u64 {
+            self.got.last().map(|g| g.1).unwrap_or(0)
+        }
+    }
+
+    impl DirReply for Collect {
+        const PLUS: bool = true;
+
+        fn add(&mut self, item: &DirItem, found: Option<(fuser::FileAttr, u64, Duration)>) -> bool {
+            if self.got.len() == self.room {
+                return true;
+            }
+            let ino = found.map(|f| f.0.ino.0).unwrap_or(item.ino);
+            self.got.push((ino, item.next, item.name.to_os_string()));
+            false
+        }
+    }
+
+    fn touch(dir: &Path, names: impl IntoIterator<Item = String>) {
+        std::fs::create_dir_all(dir).unwrap();
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+    }
+
+    fn overlay(lower: &Path, upper: Option<(&Path, &Path)>) -> OverlayFs {
+        let config = OverlayConfig {
+            lowers: vec![lower.to_path_buf()],
+            upper: upper.map(|u| u.0.to_path_buf()),
+            work: upper.map(|u| u.1.to_path_buf()),
+            ..OverlayConfig::default()
+        };
+        Overlay::new(config).unwrap().fs
+    }
+
+    /// Reads a whole directory from `offset`, `room` entries a reply.
+    fn read_all(fs: &OverlayFs, ino: u64, room: usize) -> Vec<(u64, u64, OsString)> {
+        let mut all = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut reply = Collect::with_room(room);
+            fs.fill_dir(ino, 0, offset, &mut reply).unwrap();
+            if reply.got.is_empty() {
+                return all;
+            }
+            offset = reply.last_offset();
+            all.extend(reply.got);
+        }
+    }
+
+    #[test]
+    fn readdirplus_counts_one_lookup_per_entry_sent_and_forgets_empty_the_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lower = tmp.path().join("l");
+        touch(&lower, (0..100).map(|i| format!("f{i}")));
+        for i in 0..5 {
+            std::fs::create_dir(lower.join(format!("d{i}"))).unwrap();
+        }
+        let fs = overlay(&lower, None);
+        assert_eq!(fs.core.node_count(), 1);
+
+        // A reply with room for 40: the dots and 38 names, each one lookup; the
+        // entry that did not fit counts none.
+        let mut first = Collect::with_room(40);
+        fs.fill_dir(1, 0, 0, &mut first).unwrap();
+        assert_eq!(first.names()[..2], [".", ".."]);
+        assert_eq!(fs.core.node_count(), 1 + 38);
+
+        let mut rest = Vec::new();
+        let mut offset = first.last_offset();
+        loop {
+            let mut reply = Collect::with_room(25);
+            fs.fill_dir(1, 0, offset, &mut reply).unwrap();
+            if reply.got.is_empty() {
+                break;
+            }
+            offset = reply.last_offset();
+            rest.extend(reply.got);
+        }
+        assert_eq!(fs.core.node_count(), 1 + 105);
+        let mut names: Vec<OsString> = first.names()[2..].to_vec();
+        names.extend(rest.iter().map(|g| g.2.clone()));
+        let unique: HashSet<_> = names.iter().collect();
+        assert_eq!((names.len(), unique.len()), (105, 105));
+
+        // A second read counts a second lookup of each; the kernel's FORGETs of
+        // both leave the root alone.
+        let again = read_all(&fs, 1, 1000);
+        assert_eq!(again.len(), 107);
+        for (ino, _, name) in &again[2..] {
+            assert_ne!(name, "." as &str);
+            fs.core.forget(*ino, 2);
+        }
+        assert_eq!(fs.core.node_count(), 1);
+    }
+
+    #[test]
+    fn a_change_shows_in_the_next_read_and_names_keep_their_offsets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper, work) = (
+            tmp.path().join("l"),
+            tmp.path().join("u"),
+            tmp.path().join("w"),
+        );
+        touch(&lower, (0..300).map(|i| format!("f{i}")));
+        std::fs::create_dir_all(&upper).unwrap();
+        std::fs::create_dir_all(&work).unwrap();
+        let fs = overlay(&lower, Some((&upper, &work)));
+        let before = read_all(&fs, 1, 50);
+        assert_eq!(before.len(), 302);
+        let (uid, gid) = (fs.core.euid, fs.core.egid);
+        fs.core
+            .create(1, OsStr::new("new"), 0o644, libc::O_WRONLY, uid, gid)
+            .unwrap();
+        fs.core.unlink(1, OsStr::new("f7"), false).unwrap();
+        let after = read_all(&fs, 1, 50);
+        let names: HashSet<OsString> = after.iter().map(|g| g.2.clone()).collect();
+        assert!(names.contains(OsStr::new("new")));
+        assert!(!names.contains(OsStr::new("f7")));
+        assert_eq!(after.len(), 302);
+        // Every name that stayed kept its offset.
+        for (_, next, name) in &before {
+            if let Some(same) = after.iter().find(|g| g.2 == *name) {
+                assert_eq!(same.1, *next, "{name:?} moved");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_names_sharing_an_offset_is_never_split_across_replies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lower = tmp.path().join("l");
+        touch(&lower, (0..10).map(|i| format!("f{i}")));
+        let fs = overlay(&lower, None);
+        let mut listing = fs.core.list(1).unwrap();
+        // Give f3, f4 and f5 one offset.
+        let shared = listing.entries[3].cookie;
+        for e in &mut listing.entries {
+            if ["f3", "f4", "f5"].iter().any(|n| e.name == *n) {
+                e.cookie = shared;
+            }
+        }
+        listing
+            .entries
+            .sort_unstable_by(|a, b| (a.cookie, &a.name).cmp(&(b.cookie, &b.name)));
+        let run_at = listing.entries.iter().position(|e| e.name == "f3").unwrap();
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        // Replies with room for exactly the entries up to the middle of the run.
+        let mut room = 2 + run_at + 2;
+        loop {
+            let mut reply = Collect::with_room(room);
+            fs.fill_from(1, &listing, offset, &mut reply);
+            if reply.got.is_empty() {
+                break;
+            }
+            let names = reply.names();
+            let in_run = names
+                .iter()
+                .filter(|n| ["f3", "f4", "f5"].iter().any(|r| *n == r));
+            assert!(matches!(in_run.count(), 0 | 3), "run split: {names:?}");
+            offset = reply.last_offset();
+            seen.extend(names);
+            room = 4;
+        }
+        let unique: HashSet<_> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (12, 12));
     }
 }

@@ -46,15 +46,21 @@
 //! *Caching and threads.* Every change goes through the overlay, so the kernel may cache
 //! entries and attributes for long (a day for lower entries, a second for upper ones),
 //! keep page cache across opens and use the writeback cache. Negative lookups are cached
-//! too, and so are directory listings (`FOPEN_CACHE_DIR`): a warm walk reaches the
-//! server only to open and close directories. A cold walk (a fresh mount, as a
-//! container starts) is one READDIRPLUS per directory and no LOOKUP: every directory
-//! read is a readdirplus, and each of its entries costs the server one `fstatat` and
-//! one `listxattrat` relative to the layer directory the listing opened. Requests are
-//! served by several threads, each on its own clone of the /dev/fuse fd; namespace
-//! changes take one lock, reads, writes, lookups and listings do not. FLUSH is answered ENOSYS once, so closes
-//! cost no round trip (the kernel still writes dirty pages back and reports their
-//! errors at close), and a create or mkdir answers from the new entry's own stat.
+//! too, and so are directory listings (`FOPEN_CACHE_DIR`). OPENDIR is answered ENOSYS,
+//! so directories open and close with no round trip (see `listing.rs`: readdir then
+//! keeps no per-open state; offsets are keyed hashes of the names). A cold walk (a
+//! fresh mount, as a container starts) costs per directory only its READDIRPLUS
+//! requests — one with the entries, then one whose empty reply tells the kernel it has
+//! reached the end, served from a small cache of recent listings — and no LOOKUP: each
+//! entry of a readdirplus costs the server one `fstatat` and one `listxattrat` relative
+//! to the layer directory the listing opened. A warm walk sends nothing for a directory
+//! whose listing the kernel holds, but one GETATTR the first time a directory read from
+//! the server is stat'ed again (the kernel marks its atime stale after such a read).
+//! Requests are served by several threads, each on its own clone of the /dev/fuse fd;
+//! namespace changes take one lock, reads, writes, lookups and listings do not. FLUSH
+//! is answered ENOSYS once, so closes cost no round trip (the kernel still writes dirty
+//! pages back and reports their errors at close), and a create or mkdir answers from
+//! the new entry's own stat.
 //!
 //! *What the server remembers.* The upper dir changes only through the overlay while
 //! it is mounted and the lowers never change, so each node keeps what the server read
@@ -83,6 +89,7 @@
 mod core;
 mod errno;
 mod fuse;
+mod listing;
 mod nodes;
 pub mod options;
 mod whiteout;

@@ -131,6 +131,12 @@ impl NodeTable {
         }
     }
 
+    /// How many nodes the table holds (the root included).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     pub fn get(&self, ino: u64) -> Option<&Node> {
         self.nodes.get(&ino)
     }
