@@ -190,6 +190,26 @@ pub fn copy_file_sparse<A: AsFd, B: AsFd>(from: A, to: B, len: u64) -> io::Resul
     Ok(())
 }
 
+/// Copies `len` bytes from `start` of `from` to the same offset of `to` with
+/// sendfile (which writes at `to`'s file position, so that is set first).
+fn send_range(
+    from: std::os::fd::BorrowedFd<'_>,
+    to: std::os::fd::BorrowedFd<'_>,
+    start: u64,
+    len: u64,
+) -> io::Result<()> {
+    rfs::seek(to, SeekFrom::Start(start))?;
+    let mut off_in = start;
+    let end = start + len;
+    while off_in < end {
+        let chunk = (end - off_in).min(1 << 30) as usize;
+        if rfs::sendfile(to, from, Some(&mut off_in), chunk)? == 0 {
+            break; // source shrank
+        }
+    }
+    Ok(())
+}
+
 fn copy_range(
     from: std::os::fd::BorrowedFd<'_>,
     to: std::os::fd::BorrowedFd<'_>,
@@ -212,6 +232,11 @@ fn copy_range(
                 }
                 Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
                     use_cfr = false;
+                    // Across filesystems: sendfile still copies inside the kernel
+                    // (page cache to page cache, no trip through a user buffer).
+                    if send_range(from, to, off_in, len - copied).is_ok() {
+                        return Ok(());
+                    }
                     buf = vec![0u8; 1 << 20];
                 }
                 Err(e) => return Err(e.into()),
@@ -229,4 +254,69 @@ fn copy_range(
         copied += n as u64;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{File, OpenOptions};
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    use super::copy_file_sparse;
+
+    fn scratch(base: &Path, name: &str) -> PathBuf {
+        let dir = base.join(format!("burrow-fs-sys-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    /// A file with data, a hole in the middle and a trailing hole, copied to `dest`.
+    fn copies_data_and_holes(dest: &Path) {
+        let src_dir = scratch(&std::env::temp_dir(), "src");
+        let src_path = src_dir.join("sparse");
+        let mut src = File::create(&src_path).expect("create source");
+        src.write_all(&[7u8; 70_000]).expect("write");
+        src.seek(SeekFrom::Start(8 << 20)).expect("seek");
+        src.write_all(b"tail data").expect("write");
+        src.set_len(12 << 20).expect("extend");
+        let src = File::open(&src_path).expect("open source");
+        let out_path = dest.join("copy");
+        let out = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&out_path)
+            .expect("create copy");
+        copy_file_sparse(&src, &out, 12 << 20).expect("copy");
+        let copied = std::fs::read(&out_path).expect("read copy");
+        assert_eq!(copied, std::fs::read(&src_path).expect("read source"));
+        let blocks = std::fs::metadata(&out_path).expect("stat").blocks();
+        assert!(blocks * 512 < 1 << 20, "holes filled: {blocks} blocks");
+        let _ = std::fs::remove_dir_all(&src_dir);
+    }
+
+    #[test]
+    fn a_sparse_copy_on_one_filesystem_keeps_data_and_holes() {
+        let dir = scratch(&std::env::temp_dir(), "same");
+        copies_data_and_holes(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_sparse_copy_across_filesystems_keeps_data_and_holes() {
+        // /dev/shm is a tmpfs on Linux; the source lives in the temp dir.
+        let shm = Path::new("/dev/shm");
+        let tmp_dev = std::fs::metadata(std::env::temp_dir()).map(|m| m.dev());
+        match (std::fs::metadata(shm).map(|m| m.dev()), tmp_dev) {
+            (Ok(a), Ok(b)) if a != b => {}
+            _ => {
+                eprintln!("skipped: /dev/shm is missing or on the temp dir's filesystem");
+                return;
+            }
+        }
+        let dir = scratch(shm, "cross");
+        copies_data_and_holes(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
