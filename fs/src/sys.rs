@@ -272,8 +272,9 @@ mod tests {
     }
 
     /// A file with data, a hole in the middle and a trailing hole, copied to `dest`.
-    fn copies_data_and_holes(dest: &Path) {
-        let src_dir = scratch(&std::env::temp_dir(), "src");
+    /// `label` keeps the tests' source files apart (they run in parallel).
+    fn copies_data_and_holes(dest: &Path, label: &str) {
+        let src_dir = scratch(&std::env::temp_dir(), &format!("src-{label}"));
         let src_path = src_dir.join("sparse");
         let mut src = File::create(&src_path).expect("create source");
         src.write_all(&[7u8; 70_000]).expect("write");
@@ -290,7 +291,13 @@ mod tests {
             .expect("create copy");
         copy_file_sparse(&src, &out, 12 << 20).expect("copy");
         let copied = std::fs::read(&out_path).expect("read copy");
-        assert_eq!(copied, std::fs::read(&src_path).expect("read source"));
+        let original = std::fs::read(&src_path).expect("read source");
+        assert!(
+            copied == original,
+            "the copy differs: {} bytes, first difference at {:?}",
+            copied.len(),
+            copied.iter().zip(&original).position(|(a, b)| a != b)
+        );
         let blocks = std::fs::metadata(&out_path).expect("stat").blocks();
         assert!(blocks * 512 < 1 << 20, "holes filled: {blocks} blocks");
         let _ = std::fs::remove_dir_all(&src_dir);
@@ -299,7 +306,7 @@ mod tests {
     #[test]
     fn a_sparse_copy_on_one_filesystem_keeps_data_and_holes() {
         let dir = scratch(&std::env::temp_dir(), "same");
-        copies_data_and_holes(&dir);
+        copies_data_and_holes(&dir, "same");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -316,7 +323,7 @@ mod tests {
             }
         }
         let dir = scratch(shm, "cross");
-        copies_data_and_holes(&dir);
+        copies_data_and_holes(&dir, "cross");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
