@@ -2155,27 +2155,25 @@ impl Core {
                 self.write_override(ino, &Upper::Path(&path), libc::S_IFREG, record)?;
                 return Ok(true);
             }
-            let upper = self.upper()?;
-            let mode = rfs::statat(upper, rel(&path), AtFlags::SYMLINK_NOFOLLOW)?.st_mode & 0o7777;
-            if without_setid(mode) == mode {
-                return Ok(false);
-            }
-            let mode = Mode::from_raw_mode(without_setid(mode));
-            rfs::chmodat(upper, rel(&path), mode, AtFlags::empty())?;
-            return Ok(true);
+            return self.drop_setid_on_disk(&Upper::Path(&path));
         }
         let file = fh
             .and_then(|fh| self.file(fh))
             .or_else(|| self.open_file_of(ino));
-        let Some(file) = file else {
-            return Ok(false);
-        };
-        let st = rfs::fstat(&file.file)?;
+        match file {
+            Some(file) => self.drop_setid_on_disk(&Upper::File(&file.file)),
+            None => Ok(false),
+        }
+    }
+
+    /// [`Self::drop_setid`] on the mode the upper file has on disk.
+    fn drop_setid_on_disk(&self, at: &Upper<'_>) -> FsResult<bool> {
+        let st = self.stat_upper(at)?;
         let mode = st.st_mode & 0o7777;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || without_setid(mode) == mode {
             return Ok(false);
         }
-        rfs::fchmod(&file.file, Mode::from_raw_mode(without_setid(mode)))?;
+        self.chmod_upper(at, without_setid(mode))?;
         Ok(true)
     }
 
