@@ -96,7 +96,7 @@ print("many calls:", calls > 50)
 #[test]
 fn names_that_stay_are_listed_once_while_another_process_adds_and_removes_names() {
     let sandbox = Sandbox::new("fs-rd-churn");
-    let ops = format!("cat > /tmp/churn.py <<'PY'\n{CHURN}\nPY\nstep 'python3 /tmp/churn.py'\n");
+    let ops = format!("cat > \"$base/churn.py\" <<'PY'\n{CHURN}\nPY\nstep 'python3 ../churn.py'\n");
     let seen = assert_same_as_kernel(
         &sandbox,
         &Scenario {
@@ -146,7 +146,7 @@ print "names from before the telldir again: $back\n";
 #[test]
 fn seekdir_to_a_telldir_value_resumes_at_the_same_name_after_a_change() {
     let sandbox = Sandbox::new("fs-rd-seek");
-    let ops = format!("cat > /tmp/seek.pl <<'PL'\n{SEEK}\nPL\nstep 'perl /tmp/seek.pl'\n");
+    let ops = format!("cat > \"$base/seek.pl\" <<'PL'\n{SEEK}\nPL\nstep 'perl ../seek.pl'\n");
     let seen = assert_same_as_kernel(
         &sandbox,
         &Scenario {
