@@ -92,6 +92,7 @@ mod fuse;
 mod listing;
 mod nodes;
 pub mod options;
+pub mod uring;
 mod whiteout;
 
 use std::collections::HashMap;
