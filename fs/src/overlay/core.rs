@@ -1,6 +1,7 @@
 //! The merge logic, independent of the FUSE protocol: resolving names through the
 //! layers, merged listings, copy-up, and every namespace change, each as a method that
-//! returns `FsResult`. `fuse.rs` only translates requests and replies.
+//! returns `FsResult`. `ops.rs` adds the protocol's own rules; `fuse.rs` and `wire/`
+//! translate requests and replies.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

@@ -91,6 +91,7 @@ mod errno;
 mod fuse;
 mod listing;
 mod nodes;
+mod ops;
 pub mod options;
 pub mod uring;
 mod whiteout;
@@ -99,6 +100,8 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::fs::{self as rfs, Mode, OFlags};
@@ -203,7 +206,8 @@ pub enum OverlayError {
 
 /// A configured overlay, ready to mount.
 pub struct Overlay {
-    fs: fuse::OverlayFs,
+    /// Shared by fuser's session and the io_uring queues.
+    fs: Arc<ops::OverlayFs>,
     config: OverlayConfig,
 }
 
@@ -268,9 +272,23 @@ impl Overlay {
         )
         .map_err(|e| OverlayError::Config(format!("cannot read the layers: errno {}", e.0)))?;
         Ok(Overlay {
-            fs: fuse::OverlayFs::new(core, config.writeback_cache, config.passthrough),
+            fs: Arc::new(ops::OverlayFs::new(
+                core,
+                config.writeback_cache,
+                config.passthrough,
+            )),
             config,
         })
+    }
+
+    /// Makes INIT ask the kernel for FUSE over io_uring (see [`Self::io_uring_accepted`]).
+    pub fn want_io_uring(&self, want: bool) {
+        self.fs.want_io_uring.store(want, Ordering::Relaxed);
+    }
+
+    /// Set once INIT has run, when the kernel accepted FUSE over io_uring.
+    pub fn io_uring_accepted(&self) -> Arc<std::sync::OnceLock<()>> {
+        Arc::clone(&self.fs.io_uring_accepted)
     }
 
     fn fuser_config(&self) -> fuser::Config {
@@ -305,10 +323,11 @@ impl Overlay {
         config
     }
 
-    fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::OverlayFs>, OverlayError> {
+    fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::FuserFs>, OverlayError> {
         let config = self.fuser_config();
         let notifier = self.fs.notifier_slot();
-        let session = fuser::Session::new(self.fs, mountpoint, &config).map_err(|source| {
+        let fs = fuse::FuserFs::new(Arc::clone(&self.fs));
+        let session = fuser::Session::new(fs, mountpoint, &config).map_err(|source| {
             let hint = match source.raw_os_error() {
                 Some(libc::EACCES) | Some(libc::EPERM) => {
                     " (is /dev/fuse 0666, and fusermount3 installed outside a user namespace?)"
