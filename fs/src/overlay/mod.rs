@@ -95,6 +95,7 @@ mod ops;
 pub mod options;
 pub mod uring;
 mod whiteout;
+mod wire;
 
 use std::collections::HashMap;
 use std::io;
@@ -289,6 +290,11 @@ impl Overlay {
     /// Set once INIT has run, when the kernel accepted FUSE over io_uring.
     pub fn io_uring_accepted(&self) -> Arc<std::sync::OnceLock<()>> {
         Arc::clone(&self.fs.io_uring_accepted)
+    }
+
+    /// What answers the requests the io_uring queues deliver.
+    pub fn ring_handler(&self) -> Arc<dyn uring::RingHandler> {
+        self.fs.clone()
     }
 
     fn fuser_config(&self) -> fuser::Config {
