@@ -663,7 +663,7 @@ mod tests {
         }
     }
 
-    pub(crate) fn overlay(lower: &Path, upper: Option<(&Path, &Path)>) -> Arc<OverlayFs> {
+    fn overlay(lower: &Path, upper: Option<(&Path, &Path)>) -> Arc<OverlayFs> {
         let config = OverlayConfig {
             lowers: vec![lower.to_path_buf()],
             upper: upper.map(|u| u.0.to_path_buf()),

@@ -318,3 +318,162 @@ pub fn dirent(ino: u64, next: u64, name_len: u32, type_bits: u32) -> [u8; DIRENT
         .u32(type_bits >> 12)
         .finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use fuser::{FileAttr, FileType, FopenFlags, INodeNo};
+
+    use super::*;
+
+    fn u32_at(bytes: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap())
+    }
+
+    fn u64_at(bytes: &[u8], at: usize) -> u64 {
+        u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap())
+    }
+
+    fn sample_attr() -> FileAttr {
+        FileAttr {
+            ino: INodeNo(77),
+            size: 1234,
+            blocks: 8,
+            atime: UNIX_EPOCH + Duration::new(100, 5),
+            mtime: UNIX_EPOCH + Duration::new(200, 6),
+            ctime: UNIX_EPOCH - Duration::new(1, 200_000_000),
+            crtime: SystemTime::UNIX_EPOCH,
+            kind: FileType::RegularFile,
+            perm: 0o4755,
+            nlink: 2,
+            uid: 1000,
+            gid: 1001,
+            rdev: 9,
+            blksize: 4096,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn fuse_attr_has_the_kernel_layout() {
+        let bytes = attr(&sample_attr());
+        assert_eq!(bytes.len(), 88);
+        assert_eq!(u64_at(&bytes, 0), 77); // ino
+        assert_eq!(u64_at(&bytes, 8), 1234); // size
+        assert_eq!(u64_at(&bytes, 16), 8); // blocks
+        assert_eq!(u64_at(&bytes, 24), 100); // atime
+        assert_eq!(u64_at(&bytes, 32), 200); // mtime
+                                             // Before the epoch: seconds down, nanoseconds up (as fuser encodes).
+        assert_eq!(u64_at(&bytes, 40) as i64, -2); // ctime
+        assert_eq!(u32_at(&bytes, 48), 5); // atimensec
+        assert_eq!(u32_at(&bytes, 52), 6); // mtimensec
+        assert_eq!(u32_at(&bytes, 56), 800_000_000); // ctimensec
+        assert_eq!(u32_at(&bytes, 60), libc::S_IFREG | 0o4755); // mode
+        assert_eq!(u32_at(&bytes, 64), 2); // nlink
+        assert_eq!(u32_at(&bytes, 68), 1000); // uid
+        assert_eq!(u32_at(&bytes, 72), 1001); // gid
+        assert_eq!(u32_at(&bytes, 76), 9); // rdev
+        assert_eq!(u32_at(&bytes, 80), 4096); // blksize
+        assert_eq!(u32_at(&bytes, 84), 0); // flags
+    }
+
+    #[test]
+    fn fuse_entry_out_is_128_bytes_with_the_attr_at_40() {
+        let ttl = Duration::new(3, 250);
+        let bytes = entry_out(&(sample_attr(), 5, ttl));
+        assert_eq!(bytes.len(), 128);
+        assert_eq!(u64_at(&bytes, 0), 77); // nodeid
+        assert_eq!(u64_at(&bytes, 8), 5); // generation
+        assert_eq!(u64_at(&bytes, 16), 3); // entry_valid
+        assert_eq!(u64_at(&bytes, 24), 3); // attr_valid
+        assert_eq!(u32_at(&bytes, 32), 250); // entry_valid_nsec
+        assert_eq!(u32_at(&bytes, 36), 250); // attr_valid_nsec
+        assert_eq!(bytes[40..], attr(&sample_attr()));
+    }
+
+    #[test]
+    fn fuse_attr_out_is_104_bytes_with_the_attr_at_16() {
+        let bytes = attr_out(&sample_attr(), Duration::new(86400, 7));
+        assert_eq!(bytes.len(), 104);
+        assert_eq!(u64_at(&bytes, 0), 86400);
+        assert_eq!(u32_at(&bytes, 8), 7);
+        assert_eq!(u32_at(&bytes, 12), 0);
+        assert_eq!(bytes[16..], attr(&sample_attr()));
+    }
+
+    #[test]
+    fn small_replies_have_the_kernel_sizes() {
+        let opened = Opened {
+            fh: 0x1122_3344_5566_7788,
+            flags: FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR,
+        };
+        let open = open_out(&opened);
+        assert_eq!(open.len(), 16);
+        assert_eq!(u64_at(&open, 0), 0x1122_3344_5566_7788);
+        assert_eq!(u32_at(&open, 8), opened.flags.bits());
+        assert_eq!(u32_at(&open, 12), 0); // backing_id
+        let write = size_out(4096); // fuse_write_out, fuse_getxattr_out
+        assert_eq!(
+            (write.len(), u32_at(&write, 0), u32_at(&write, 4)),
+            (8, 4096, 0)
+        );
+        let lseek = u64_out(1 << 40); // fuse_lseek_out
+        assert_eq!((lseek.len(), u64_at(&lseek, 0)), (8, 1 << 40));
+    }
+
+    #[test]
+    fn fuse_statfs_out_is_80_bytes() {
+        let st = StatFs {
+            blocks: 1,
+            bfree: 2,
+            bavail: 3,
+            files: 4,
+            ffree: 5,
+            bsize: 6,
+            namelen: 255,
+            frsize: 7,
+        };
+        let bytes = statfs_out(&st);
+        assert_eq!(bytes.len(), 80);
+        let longs: Vec<u64> = (0..5).map(|i| u64_at(&bytes, i * 8)).collect();
+        assert_eq!(longs, [1, 2, 3, 4, 5]);
+        assert_eq!(
+            [u32_at(&bytes, 40), u32_at(&bytes, 44), u32_at(&bytes, 48)],
+            [6, 255, 7]
+        );
+        assert!(bytes[52..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn dirents_are_aligned_to_8() {
+        assert_eq!(DIRENT_SIZE, 24);
+        assert_eq!(DIRENTPLUS_SIZE, 152);
+        assert_eq!(dirent_size(DIRENT_SIZE, 1), 32);
+        assert_eq!(dirent_size(DIRENT_SIZE, 8), 32);
+        assert_eq!(dirent_size(DIRENT_SIZE, 9), 40);
+        assert_eq!(dirent_size(DIRENTPLUS_SIZE, 1), 160);
+        for len in 0..40 {
+            assert_eq!(dirent_size(DIRENTPLUS_SIZE, len) % 8, 0);
+            assert!(dirent_size(DIRENTPLUS_SIZE, len) >= DIRENTPLUS_SIZE + len);
+        }
+        let bytes = dirent(5, 99, 3, libc::S_IFDIR);
+        assert_eq!(u64_at(&bytes, 0), 5);
+        assert_eq!(u64_at(&bytes, 8), 99);
+        assert_eq!(u32_at(&bytes, 16), 3);
+        assert_eq!(u32_at(&bytes, 20), libc::DT_DIR as u32);
+    }
+
+    #[test]
+    fn readers_refuse_short_arguments_and_names_without_nul() {
+        assert_eq!(Fields::new(&[0; 7], 8).err(), Some(Errno::INVAL));
+        let mut f = Fields::new(&[1, 0, 0, 0, 2, 0, 0, 0], 8).unwrap();
+        assert_eq!((f.u32(), f.u32()), (Ok(1), Ok(2)));
+        assert_eq!(f.u32(), Err(Errno::INVAL));
+        assert_eq!(split_name(b"abc").err(), Some(Errno::INVAL));
+        let (name, rest) = split_name(b"ab\0cd\0").unwrap();
+        assert_eq!((name, rest), (OsStr::new("ab"), &b"cd\0"[..]));
+        assert_eq!(off_t(1 << 63), Err(Errno::INVAL));
+        assert_eq!(off_t(i64::MAX as u64), Ok(i64::MAX as u64));
+    }
+}

@@ -387,3 +387,448 @@ pub fn decode<'a>(header: &InHeader, op_in: &'a [u8], payload: &'a [u8]) -> FsRe
         _ => Op::Unsupported,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An argument built field by field, as the kernel lays it out.
+    #[derive(Default)]
+    struct Arg(Vec<u8>);
+
+    impl Arg {
+        fn u32(mut self, v: u32) -> Arg {
+            self.0.extend_from_slice(&v.to_ne_bytes());
+            self
+        }
+
+        fn u64(mut self, v: u64) -> Arg {
+            self.0.extend_from_slice(&v.to_ne_bytes());
+            self
+        }
+
+        /// As it sits in a ring entry: 128 bytes, zero past the struct.
+        fn op_in(&self) -> Vec<u8> {
+            let mut area = self.0.clone();
+            area.resize(128, 0);
+            area
+        }
+    }
+
+    fn header(opcode: u32) -> InHeader {
+        InHeader {
+            opcode,
+            nodeid: 1,
+            ..InHeader::default()
+        }
+    }
+
+    /// Decodes with the argument cut to its struct's size (a transport may pass
+    /// exactly that) and in its 128-byte area: both must read alike.
+    fn decoded<'a>(opcode: u32, arg: &Arg, payload: &'a [u8]) -> Op<'a> {
+        let exact = decode(&header(opcode), &arg.0, payload).map(|op| format!("{op:?}"));
+        let area = arg.op_in();
+        let padded = decode(&header(opcode), &area, payload).map(|op| format!("{op:?}"));
+        assert_eq!(exact, padded, "opcode {opcode}");
+        // Decode again from a leaked copy so the result can outlive this call.
+        let area: &'static [u8] = Box::leak(area.into_boxed_slice());
+        decode(&header(opcode), area, payload).unwrap()
+    }
+
+    fn name(s: &str) -> &OsStr {
+        OsStr::new(s)
+    }
+
+    #[test]
+    fn requests_whose_first_argument_is_empty_take_names_from_the_payload() {
+        let none = Arg::default();
+        assert_eq!(
+            decoded(opcode::LOOKUP, &none, b"etc\0"),
+            Op::Lookup { name: name("etc") }
+        );
+        assert_eq!(
+            decoded(opcode::UNLINK, &none, b"f\0"),
+            Op::Unlink { name: name("f") }
+        );
+        assert_eq!(
+            decoded(opcode::RMDIR, &none, b"d\0"),
+            Op::Rmdir { name: name("d") }
+        );
+        assert_eq!(
+            decoded(opcode::REMOVEXATTR, &none, b"user.x\0"),
+            Op::RemoveXattr {
+                name: name("user.x")
+            }
+        );
+        assert_eq!(
+            decoded(opcode::SYMLINK, &none, b"link\0../target\0"),
+            Op::Symlink {
+                name: name("link"),
+                target: Path::new("../target")
+            }
+        );
+        assert_eq!(decoded(opcode::READLINK, &none, b""), Op::ReadLink);
+        assert_eq!(decoded(opcode::STATFS, &none, b""), Op::StatFs);
+        assert_eq!(decoded(opcode::DESTROY, &none, b""), Op::Destroy);
+    }
+
+    #[test]
+    fn getattr_passes_the_handle_only_with_getattr_fh() {
+        let with = Arg::default().u32(GETATTR_FH).u32(0).u64(42);
+        assert_eq!(
+            decoded(opcode::GETATTR, &with, b""),
+            Op::GetAttr { fh: Some(42) }
+        );
+        let without = Arg::default().u32(0).u32(0).u64(42);
+        assert_eq!(
+            decoded(opcode::GETATTR, &without, b""),
+            Op::GetAttr { fh: None }
+        );
+    }
+
+    fn setattr_in(valid: u32) -> Arg {
+        Arg::default()
+            .u32(valid)
+            .u32(0)
+            .u64(7) // fh
+            .u64(4096) // size
+            .u64(0) // lock_owner
+            .u64(100) // atime
+            .u64(-5i64 as u64) // mtime, before the epoch
+            .u64(300) // ctime
+            .u32(1) // atimensec
+            .u32(2) // mtimensec
+            .u32(3) // ctimensec
+            .u32(0o100600) // mode
+            .u32(0)
+            .u32(1000) // uid
+            .u32(1001) // gid
+            .u32(0)
+    }
+
+    #[test]
+    fn setattr_turns_valid_bits_into_options_as_fuser_does() {
+        assert_eq!(setattr_in(0).0.len(), 88);
+        let all = fattr::MODE
+            | fattr::UID
+            | fattr::GID
+            | fattr::SIZE
+            | fattr::ATIME
+            | fattr::MTIME
+            | fattr::FH;
+        let Op::SetAttr(change) = decoded(opcode::SETATTR, &setattr_in(all), b"") else {
+            panic!("not a setattr");
+        };
+        assert_eq!(
+            change,
+            SetAttr {
+                mode: Some(0o100600),
+                uid: Some(1000),
+                gid: Some(1001),
+                size: Some(4096),
+                atime: Some(TimeOrNow::SpecificTime(UNIX_EPOCH + Duration::new(100, 1))),
+                mtime: Some(TimeOrNow::SpecificTime(UNIX_EPOCH - Duration::new(5, 2))),
+                fh: Some(7),
+            }
+        );
+        let Op::SetAttr(chmod) = decoded(opcode::SETATTR, &setattr_in(fattr::MODE), b"") else {
+            panic!("not a setattr");
+        };
+        assert_eq!(
+            chmod,
+            SetAttr {
+                mode: Some(0o100600),
+                ..SetAttr::default()
+            }
+        );
+        let now = fattr::ATIME | fattr::ATIME_NOW | fattr::MTIME | fattr::MTIME_NOW;
+        let Op::SetAttr(touch) = decoded(opcode::SETATTR, &setattr_in(now), b"") else {
+            panic!("not a setattr");
+        };
+        assert_eq!(
+            (touch.atime, touch.mtime, touch.fh),
+            (Some(TimeOrNow::Now), Some(TimeOrNow::Now), None)
+        );
+    }
+
+    #[test]
+    fn namespace_requests_decode_their_struct_and_names() {
+        let mknod = Arg::default().u32(0o20644).u32(0x0103).u32(0o022).u32(0);
+        assert_eq!(
+            decoded(opcode::MKNOD, &mknod, b"tty\0"),
+            Op::Mknod {
+                name: name("tty"),
+                mode: 0o20644,
+                rdev: 0x0103
+            }
+        );
+        let mkdir = Arg::default().u32(0o40755).u32(0o022);
+        assert_eq!(
+            decoded(opcode::MKDIR, &mkdir, b"d\0"),
+            Op::Mkdir {
+                name: name("d"),
+                mode: 0o40755
+            }
+        );
+        let rename = Arg::default().u64(9);
+        assert_eq!(
+            decoded(opcode::RENAME, &rename, b"a\0b\0"),
+            Op::Rename {
+                name: name("a"),
+                new_parent: 9,
+                new_name: name("b"),
+                flags: 0
+            }
+        );
+        let rename2 = Arg::default().u64(9).u32(libc::RENAME_NOREPLACE).u32(0);
+        assert_eq!(
+            decoded(opcode::RENAME2, &rename2, b"a\0b\0"),
+            Op::Rename {
+                name: name("a"),
+                new_parent: 9,
+                new_name: name("b"),
+                flags: libc::RENAME_NOREPLACE
+            }
+        );
+        let link = Arg::default().u64(33);
+        assert_eq!(
+            decoded(opcode::LINK, &link, b"hard\0"),
+            Op::Link {
+                ino: 33,
+                new_name: name("hard")
+            }
+        );
+        let create = Arg::default()
+            .u32((libc::O_RDWR | libc::O_CREAT) as u32)
+            .u32(0o100644)
+            .u32(0o022)
+            .u32(0);
+        assert_eq!(
+            decoded(opcode::CREATE, &create, b"new\0"),
+            Op::Create {
+                name: name("new"),
+                mode: 0o100644,
+                flags: libc::O_RDWR | libc::O_CREAT
+            }
+        );
+    }
+
+    fn read_in(fh: u64, offset: u64, size: u32) -> Arg {
+        Arg::default()
+            .u64(fh)
+            .u64(offset)
+            .u32(size)
+            .u32(0)
+            .u64(0)
+            .u32(0)
+            .u32(0)
+    }
+
+    #[test]
+    fn io_requests_decode_handles_offsets_and_data() {
+        let open = Arg::default().u32(libc::O_RDONLY as u32).u32(0);
+        assert_eq!(
+            decoded(opcode::OPEN, &open, b""),
+            Op::Open {
+                flags: libc::O_RDONLY
+            }
+        );
+        assert_eq!(
+            decoded(opcode::READ, &read_in(3, 8192, 4096), b""),
+            Op::Read {
+                fh: 3,
+                offset: 8192,
+                size: 4096
+            }
+        );
+        let write = Arg::default()
+            .u64(3)
+            .u64(10)
+            .u32(5)
+            .u32(WriteFlags::FUSE_WRITE_CACHE.bits())
+            .u64(0)
+            .u32(0)
+            .u32(0);
+        // Bytes past the declared size (an extension) are not data.
+        assert_eq!(
+            decoded(opcode::WRITE, &write, b"helloEXTRA"),
+            Op::Write {
+                fh: 3,
+                offset: 10,
+                data: b"hello",
+                flags: WriteFlags::FUSE_WRITE_CACHE
+            }
+        );
+        let release = Arg::default().u64(3).u32(0).u32(0).u64(0);
+        assert_eq!(
+            decoded(opcode::RELEASE, &release, b""),
+            Op::Release { fh: 3 }
+        );
+        assert_eq!(
+            decoded(opcode::RELEASEDIR, &release, b""),
+            Op::ReleaseDir { fh: 3 }
+        );
+        let fsync = Arg::default().u64(3).u32(FSYNC_FDATASYNC).u32(0);
+        assert_eq!(
+            decoded(opcode::FSYNC, &fsync, b""),
+            Op::Fsync {
+                fh: 3,
+                datasync: true
+            }
+        );
+        assert_eq!(decoded(opcode::FSYNCDIR, &fsync, b""), Op::FsyncDir);
+        let flush = Arg::default().u64(3).u32(0).u32(0).u64(0);
+        assert_eq!(decoded(opcode::FLUSH, &flush, b""), Op::Flush);
+        assert_eq!(decoded(opcode::OPENDIR, &open, b""), Op::OpenDir);
+        assert_eq!(
+            decoded(opcode::READDIRPLUS, &read_in(0, 77, 65536), b""),
+            Op::ReadDir {
+                fh: 0,
+                offset: 77,
+                size: 65536,
+                plus: true
+            }
+        );
+        assert_eq!(
+            decoded(opcode::READDIR, &read_in(0, 77, 65536), b""),
+            Op::ReadDir {
+                fh: 0,
+                offset: 77,
+                size: 65536,
+                plus: false
+            }
+        );
+        let access = Arg::default().u32(libc::R_OK as u32).u32(0);
+        assert_eq!(decoded(opcode::ACCESS, &access, b""), Op::Access);
+        let fallocate = Arg::default()
+            .u64(3)
+            .u64(0)
+            .u64(1 << 20)
+            .u32(libc::FALLOC_FL_KEEP_SIZE as u32)
+            .u32(0);
+        assert_eq!(
+            decoded(opcode::FALLOCATE, &fallocate, b""),
+            Op::Fallocate {
+                fh: 3,
+                offset: 0,
+                length: 1 << 20,
+                mode: libc::FALLOC_FL_KEEP_SIZE
+            }
+        );
+        let lseek = Arg::default()
+            .u64(3)
+            .u64(512)
+            .u32(libc::SEEK_DATA as u32)
+            .u32(0);
+        assert_eq!(
+            decoded(opcode::LSEEK, &lseek, b""),
+            Op::Lseek {
+                fh: 3,
+                offset: 512,
+                whence: libc::SEEK_DATA
+            }
+        );
+        let copy = Arg::default()
+            .u64(3)
+            .u64(1)
+            .u64(99)
+            .u64(4)
+            .u64(2)
+            .u64(1 << 33)
+            .u64(0);
+        let expected = |wide| Op::CopyFileRange {
+            fh_in: 3,
+            offset_in: 1,
+            fh_out: 4,
+            offset_out: 2,
+            len: 1 << 33,
+            wide,
+        };
+        assert_eq!(
+            decoded(opcode::COPY_FILE_RANGE, &copy, b""),
+            expected(false)
+        );
+        assert_eq!(
+            decoded(opcode::COPY_FILE_RANGE_64, &copy, b""),
+            expected(true)
+        );
+    }
+
+    #[test]
+    fn xattr_requests_decode_sizes_names_and_values() {
+        let setxattr = Arg::default().u32(3).u32(libc::XATTR_CREATE as u32);
+        assert_eq!(
+            decoded(opcode::SETXATTR, &setxattr, b"user.a\0xyz"),
+            Op::SetXattr {
+                name: name("user.a"),
+                value: b"xyz",
+                flags: libc::XATTR_CREATE
+            }
+        );
+        let getxattr = Arg::default().u32(0).u32(0);
+        assert_eq!(
+            decoded(opcode::GETXATTR, &getxattr, b"user.a\0"),
+            Op::GetXattr {
+                name: name("user.a"),
+                size: 0
+            }
+        );
+        let listxattr = Arg::default().u32(256).u32(0);
+        assert_eq!(
+            decoded(opcode::LISTXATTR, &listxattr, b""),
+            Op::ListXattr { size: 256 }
+        );
+    }
+
+    #[test]
+    fn what_fuser_does_not_serve_is_unsupported() {
+        // FORGET, GETLK, SETLK, SETLKW, INTERRUPT, BMAP, IOCTL, POLL, BATCH_FORGET,
+        // SYNCFS, TMPFILE, STATX, and numbers no kernel sends.
+        for opcode in [
+            2, 31, 32, 33, 36, 37, 39, 40, 42, 50, 51, 52, 54, 4096, 9999,
+        ] {
+            assert_eq!(
+                decode(&header(opcode), &[0; 128], b"x\0").unwrap(),
+                Op::Unsupported,
+                "opcode {opcode}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_requests_are_einval() {
+        let bad = |opcode: u32, op_in: &[u8], payload: &[u8]| {
+            assert_eq!(
+                decode(&header(opcode), op_in, payload).err(),
+                Some(Errno::INVAL),
+                "opcode {opcode}"
+            );
+        };
+        // Names without their NUL.
+        bad(opcode::LOOKUP, &[0; 128], b"etc");
+        bad(opcode::LOOKUP, &[0; 128], b"");
+        bad(opcode::SYMLINK, &[0; 128], b"link\0target");
+        bad(opcode::RENAME, &[0; 128], b"a\0b");
+        bad(opcode::MKDIR, &[0; 128], b"d");
+        // First arguments shorter than their struct.
+        bad(opcode::GETATTR, &[0; 15], b"");
+        bad(opcode::SETATTR, &[0; 87], b"");
+        bad(opcode::READ, &[0; 39], b"");
+        bad(opcode::WRITE, &[0; 20], b"data");
+        bad(opcode::RENAME2, &[0; 8], b"a\0b\0");
+        bad(opcode::COPY_FILE_RANGE, &[0; 55], b"");
+        bad(opcode::CREATE, &[], b"f\0");
+        // Less data than declared.
+        let write = read_in(1, 0, 10).op_in(); // fuse_write_in has read_in's layout
+        bad(opcode::WRITE, &write, b"short");
+        let setxattr = Arg::default().u32(10).u32(0).op_in();
+        bad(opcode::SETXATTR, &setxattr, b"user.a\0short");
+        // Offsets past off_t.
+        bad(opcode::READ, &read_in(1, 1 << 63, 1).op_in(), b"");
+        // A time SystemTime cannot hold.
+        let mut far = setattr_in(fattr::ATIME).op_in();
+        far[32..40].copy_from_slice(&i64::MIN.to_ne_bytes()); // atime
+        far[56..60].copy_from_slice(&2_000_000_000u32.to_ne_bytes()); // atimensec
+        bad(opcode::SETATTR, &far, b"");
+    }
+}
