@@ -18,8 +18,10 @@ mod queue;
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub use self::queue::QueueConfig;
 
@@ -196,6 +198,65 @@ impl Rings {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => log::warn!("a FUSE io_uring queue failed: {e}"),
                 Err(_) => log::warn!("a FUSE io_uring queue panicked"),
+            }
+        }
+    }
+}
+
+/// How long the queues wait for the connection's INIT to be answered.
+const INIT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The queues of one mount, started once INIT says whether the kernel accepted
+/// FUSE_OVER_IO_URING (fuser answers INIT on its own thread, after the mount).
+pub struct RingService {
+    done: mpsc::Receiver<()>,
+    thread: JoinHandle<()>,
+}
+
+impl RingService {
+    /// Waits (on its own thread) for `accepted` to be set by INIT; if true, serves
+    /// the queues on `dev` until the connection ends.
+    pub fn start_when_accepted(
+        dev: OwnedFd,
+        handler: Arc<dyn RingHandler>,
+        accepted: Arc<OnceLock<bool>>,
+        config: QueueConfig,
+    ) -> io::Result<RingService> {
+        let (tell_done, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("fuse-ring-start".into())
+            .spawn(move || {
+                let since = Instant::now();
+                let accepted = loop {
+                    if let Some(&accepted) = accepted.get() {
+                        break accepted;
+                    }
+                    if since.elapsed() > INIT_PATIENCE {
+                        break false;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                };
+                if accepted {
+                    match Rings::start(dev, handler, config) {
+                        Ok(rings) => rings.join(),
+                        Err(e) => log::warn!("cannot start the FUSE io_uring queues: {e}"),
+                    }
+                }
+                let _ = tell_done.send(());
+            })?;
+        Ok(RingService { done, thread })
+    }
+
+    /// After the connection ended (unmount): waits up to `patience` for the queues to
+    /// stop, then leaves them (a queue the kernel never released must not hang the
+    /// unmount).
+    pub fn finish(self, patience: Duration) {
+        match self.done.recv_timeout(patience) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log::warn!("the FUSE io_uring queues did not stop with the connection");
             }
         }
     }
