@@ -224,7 +224,7 @@ impl RingService {
     ) -> io::Result<RingService> {
         let (tell_done, done) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name("fuse-ring-start".into())
+            .name("fuse-uring-start".into())
             .spawn(move || {
                 let since = Instant::now();
                 let accepted = loop {
