@@ -11,6 +11,8 @@
 # Knobs: BURROW (default target/release/burrow), RUNS (5), BENCH_FS_CACHE
 # (/tmp/burrow-bench-fs), SKIP_BIG=1 skips the 1 GiB write/read, BURROW_BEFORE=<another
 # burrow binary> adds a "burrow-before" column (before/after a change, same run),
+# BURROW_OPTS / BURROW_BEFORE_OPTS add mount options to either (e.g. the same binary
+# twice with BURROW_BEFORE_OPTS=io_uring=0: io_uring queues against /dev/fuse),
 # WRITE_DIR=tmpfs (default) | disk: where the upper and work dirs (and the plain
 # baseline's scratch copy) live. The lowers stay on the disk (warm page cache).
 #
@@ -88,7 +90,8 @@ PY
     head -c 104857600 /dev/urandom >"$layers/l2/big100m"
   fi
   [ -f "$CACHE/untar-$TREE.tar" ] || tar -cf "$CACHE/untar-$TREE.tar" -C "$layers/l1" .
-  export BENCH_FS_INSIDE=1 BENCH_LAYERS="$layers" BURROW CACHE RUNS TREE BURROW_BEFORE
+  export BENCH_FS_INSIDE=1 BENCH_LAYERS="$layers" BURROW CACHE RUNS TREE BURROW_BEFORE \
+    BURROW_OPTS BURROW_BEFORE_OPTS
   exec unshare -Urm bash "$0" "$@"
 fi
 
@@ -128,8 +131,8 @@ mount_one() { # kind -> mounts $work/kind/m
     plain) mount --bind "$plain_src" "$d/m" ;;
     kernel) mount -t overlay overlay -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w,userxattr" "$d/m" ;;
     fuse-overlayfs) fuse-overlayfs -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
-    burrow) "$work/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
-    burrow-before) "$work/bin-before/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w" "$d/m" ;;
+    burrow) "$work/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w${BURROW_OPTS:+,$BURROW_OPTS}" "$d/m" ;;
+    burrow-before) "$work/bin-before/burrow-overlay" -o "lowerdir=$lowers,upperdir=$d/u,workdir=$d/w${BURROW_BEFORE_OPTS:+,$BURROW_BEFORE_OPTS}" "$d/m" ;;
   esac
 }
 plain_copy() { # dest: a writable copy of the plain tree

@@ -144,6 +144,9 @@ pub struct OverlayConfig {
     /// Serve the one layer as a plain directory (a volume): no whiteouts, no opaque
     /// markers, no work dir, short caches (the host may change it underneath).
     pub passthrough: bool,
+    /// Serve through the kernel's per-CPU io_uring queues when it offers them
+    /// (FUSE_OVER_IO_URING: Linux 6.14+ with `fuse.enable_uring=1`); /dev/fuse otherwise.
+    pub io_uring: bool,
 }
 
 impl Default for OverlayConfig {
@@ -160,6 +163,7 @@ impl Default for OverlayConfig {
             fsname: "burrow-overlay".into(),
             ids: IdShift::default(),
             passthrough: false,
+            io_uring: true,
         }
     }
 }

@@ -10,8 +10,9 @@
 //! `lowerdir` lists layers top first, `:` separated (`\:` and `\\` escape). Options
 //! that only tune fuse-overlayfs (fsync, noacl, threaded, fast_ino, static_nlink,
 //! volatile, redirect_dir, ...) and the generic mount flags are accepted and ignored;
-//! `timeout=SECONDS` sets the lower-layer cache time, `threads=N` and `writeback=0|1`
-//! are burrow's own. `uidmapping=DISK:SHOWN:COUNT[:...]`, `gidmapping=` and
+//! `timeout=SECONDS` sets the lower-layer cache time, `threads=N`, `writeback=0|1` and
+//! `io_uring=0|1` (serve through the kernel's io_uring queues where it offers them;
+//! on by default) are burrow's own. `uidmapping=DISK:SHOWN:COUNT[:...]`, `gidmapping=` and
 //! `squash_to_root`, `squash_to_uid=`, `squash_to_gid=` mean what they mean to
 //! fuse-overlayfs (see [`crate::idmap`]).
 
@@ -211,6 +212,7 @@ fn apply(config: &mut OverlayConfig, option: &str) -> Result<(), String> {
                 .map_err(|_| "threads= takes a number".to_string())?
         }
         "writeback" => config.writeback_cache = need(key)? != "0",
+        "io_uring" => config.io_uring = need(key)? != "0",
         "allow_other" => config.allow_other = Some(true),
         "fsname" | "source" => config.fsname = need(key)?.to_string(),
         "ro" => {}
@@ -273,6 +275,9 @@ mod tests {
         );
         assert_eq!(cl.config.upper, Some(PathBuf::from("/u,x")));
         assert_eq!(cl.config.lower_ttl, Duration::from_secs(5));
+        assert!(cl.config.io_uring);
+        let cl = parse(&args(&["-o", "lowerdir=/a,io_uring=0", "/mnt"])).unwrap();
+        assert!(!cl.config.io_uring);
     }
 
     #[test]

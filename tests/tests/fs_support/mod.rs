@@ -84,9 +84,11 @@ mkdir -p u w m
 # In foreground mode the server's pid is $server and its log $base/server.log
 # (appended to by every mount), for scenarios that kill it or read its warnings.
 server=
+extra=
+[ -e "$base/options" ] && extra=",$(cat "$base/options")"
 mount_burrow() {
   if [ -e "$base/foreground" ]; then
-    "$base/bin/burrow-overlay" -f -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" \
+    "$base/bin/burrow-overlay" -f -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w$extra" \
       "$base/m" 2>>"$base/server.log" &
     server=$!
     tries=0
@@ -98,7 +100,7 @@ mount_burrow() {
       sleep 0.05
     done
   else
-    "$base/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w" "$base/m"
+    "$base/bin/burrow-overlay" -o "lowerdir=$lowers,upperdir=$base/u,workdir=$base/w$extra" "$base/m"
   fi
 }
 if [ "$form" = oci ]; then
@@ -160,6 +162,9 @@ pub struct Setup<'a> {
     /// Called with the run's directory before the layers are built (as the test
     /// process, so it can make files the namespace's root does not own).
     pub prepare: Option<&'a dyn Fn(&std::path::Path)>,
+    /// Mount options added to burrow's (e.g. `io_uring=0`); the run gets its own
+    /// directory.
+    pub options: Option<&'a str>,
 }
 
 /// [`run_in`] with a [`Setup`].
@@ -170,12 +175,16 @@ pub fn run_with(
     unshare: &[&str],
     setup: Setup<'_>,
 ) -> Seen {
-    let dir = sandbox.make_dir(&format!("{}-{form}", scenario.name));
-    sandbox.make_dir(&format!("{}-{form}/bin", scenario.name));
+    let run = match setup.options {
+        Some(_) => format!("{}-{form}-options", scenario.name),
+        None => format!("{}-{form}", scenario.name),
+    };
+    let dir = sandbox.make_dir(&run);
+    sandbox.make_dir(&format!("{run}/bin"));
     let link = dir.join("bin/burrow-overlay");
     std::os::unix::fs::symlink(&burrow_binary().burrow, &link)
         .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
-    let rel = |name: &str| format!("{}-{form}/{name}", scenario.name);
+    let rel = |name: &str| format!("{run}/{name}");
     for (i, layer) in scenario.layers.iter().enumerate() {
         sandbox.write_file(&rel(&format!("layer{i}.sh")), layer);
     }
@@ -184,6 +193,9 @@ pub fn run_with(
     sandbox.write_file(&rel("runner.sh"), RUNNER);
     if setup.foreground {
         sandbox.write_file(&rel("foreground"), "");
+    }
+    if let Some(options) = setup.options {
+        sandbox.write_file(&rel("options"), options);
     }
     if let Some(prepare) = setup.prepare {
         prepare(&dir);
@@ -219,15 +231,38 @@ pub fn assert_same_as_kernel_in(
         kernel.output
     );
     let burrow = run_in(sandbox, scenario, "oci", unshare);
-    assert!(burrow.output.success(), "burrow failed: {}", burrow.output);
+    assert_same_run(&kernel, &burrow, scenario, "");
+    if io_uring_switched_on() {
+        // The run above went through the io_uring queues: /dev/fuse too.
+        let setup = Setup {
+            options: Some("io_uring=0"),
+            ..Setup::default()
+        };
+        let dev = run_with(sandbox, scenario, "oci", unshare, setup);
+        assert_same_run(&kernel, &dev, scenario, " (over /dev/fuse, io_uring=0)");
+    }
+    burrow
+}
+
+fn assert_same_run(kernel: &Seen, burrow: &Seen, scenario: &Scenario<'_>, how: &str) {
+    assert!(
+        burrow.output.success(),
+        "burrow failed{how}: {}",
+        burrow.output
+    );
     if kernel.text() != burrow.text() {
         panic!(
-            "burrow's overlay differs from the kernel's in {}:\n{}",
+            "burrow's overlay{how} differs from the kernel's in {}:\n{}",
             scenario.name,
             diff(kernel.text(), burrow.text())
         );
     }
-    burrow
+}
+
+/// Whether root has turned FUSE over io_uring on (burrow's overlay then uses it).
+pub fn io_uring_switched_on() -> bool {
+    std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|value| value.trim() == "Y")
 }
 
 /// A line diff good enough to read in a test failure.

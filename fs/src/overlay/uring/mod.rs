@@ -14,6 +14,17 @@
 //! and asks for the next request in one command. INIT, FORGET and INTERRUPT keep going
 //! through /dev/fuse, served by fuser's session threads.
 
+mod queue;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use self::queue::QueueConfig;
+
 /// The request header the kernel fills in (`struct fuse_in_header`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InHeader {
@@ -131,4 +142,135 @@ impl<'a> RingReply<'a> {
 pub trait RingHandler: Send + Sync {
     /// Answers one request: fills `reply` (or calls [`RingReply::error`]).
     fn handle(&self, request: &RingRequest<'_>, reply: &mut RingReply<'_>);
+}
+
+/// The kernel's queue count: one per possible CPU (`nr_cpu_ids`), every one of which
+/// must have entries before the kernel sends a request through the rings.
+pub fn possible_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|list| highest_cpu(&list))
+        .map(|highest| highest + 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The highest CPU number of a kernel CPU list ("0-3,8").
+fn highest_cpu(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .filter_map(|range| range.rsplit('-').next()?.trim().parse().ok())
+        .max()
+}
+
+/// The queue threads of one connection.
+pub struct Rings {
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Rings {
+    /// Starts one queue thread per possible CPU on the connection of `dev` (the
+    /// mount's /dev/fuse fd, or a duplicate). The kernel must have accepted
+    /// FUSE_OVER_IO_URING in INIT; registrations made before INIT is answered are
+    /// retried.
+    pub fn start(
+        dev: OwnedFd,
+        handler: Arc<dyn RingHandler>,
+        config: QueueConfig,
+    ) -> io::Result<Rings> {
+        let dev = Arc::new(dev);
+        let mut threads = Vec::new();
+        for qid in 0..possible_cpus() {
+            let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
+            let (dev, handler) = (Arc::clone(&dev), Arc::clone(&handler));
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("fuse-ring-{qid}"))
+                    .spawn(move || queue::serve_queue(qid, dev, handler, config))?,
+            );
+        }
+        Ok(Rings { threads })
+    }
+
+    /// Waits for every queue to end (the connection's end ends them).
+    pub fn join(self) {
+        for thread in self.threads {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => log::warn!("a FUSE io_uring queue failed: {e}"),
+                Err(_) => log::warn!("a FUSE io_uring queue panicked"),
+            }
+        }
+    }
+}
+
+/// How long the queues wait for the connection's INIT to be answered.
+const INIT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The queues of one mount, started once INIT says whether the kernel accepted
+/// FUSE_OVER_IO_URING (fuser answers INIT on its own thread, after the mount).
+pub struct RingService {
+    done: mpsc::Receiver<()>,
+    thread: JoinHandle<()>,
+}
+
+impl RingService {
+    /// Waits (on its own thread) for `accepted` to be set by INIT; if true, serves
+    /// the queues on `dev` until the connection ends.
+    pub fn start_when_accepted(
+        dev: OwnedFd,
+        handler: Arc<dyn RingHandler>,
+        accepted: Arc<OnceLock<bool>>,
+        config: QueueConfig,
+    ) -> io::Result<RingService> {
+        let (tell_done, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("fuse-uring-start".into())
+            .spawn(move || {
+                let since = Instant::now();
+                let accepted = loop {
+                    if let Some(&accepted) = accepted.get() {
+                        break accepted;
+                    }
+                    if since.elapsed() > INIT_PATIENCE {
+                        break false;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                };
+                if accepted {
+                    match Rings::start(dev, handler, config) {
+                        Ok(rings) => rings.join(),
+                        Err(e) => log::warn!("cannot start the FUSE io_uring queues: {e}"),
+                    }
+                }
+                let _ = tell_done.send(());
+            })?;
+        Ok(RingService { done, thread })
+    }
+
+    /// After the connection ended (unmount): waits up to `patience` for the queues to
+    /// stop, then leaves them (a queue the kernel never released must not hang the
+    /// unmount).
+    pub fn finish(self, patience: Duration) {
+        match self.done.recv_timeout(patience) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log::warn!("the FUSE io_uring queues did not stop with the connection");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_give_their_highest_cpu() {
+        assert_eq!(highest_cpu("0-1\n"), Some(1));
+        assert_eq!(highest_cpu("0"), Some(0));
+        assert_eq!(highest_cpu("0,2-3,8"), Some(8));
+        assert_eq!(highest_cpu(""), None);
+    }
 }
