@@ -167,13 +167,11 @@ impl Filesystem for FuserFs {
         self.no_opendir.store(no_opendir, Ordering::Relaxed);
         // The kernel offers io_uring queues only when root enabled them
         // (`fuse.enable_uring`); the transport registers them once this is accepted.
-        if self.want_io_uring.load(Ordering::Relaxed)
+        let io_uring = self.want_io_uring.load(Ordering::Relaxed)
             && config
                 .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
-                .is_ok()
-        {
-            let _ = self.io_uring_accepted.set(());
-        }
+                .is_ok();
+        let _ = self.io_uring_accepted.set(io_uring);
         let _ = config.set_max_write(MAX_IO);
         let _ = config.set_max_readahead(MAX_IO);
         let _ = config.set_max_background(64);

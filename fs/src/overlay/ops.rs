@@ -105,8 +105,9 @@ pub struct OverlayFs {
     pub(super) no_opendir: AtomicBool,
     /// Whether INIT asks the kernel for FUSE over io_uring.
     pub(super) want_io_uring: AtomicBool,
-    /// Set by INIT when the kernel accepted FUSE over io_uring.
-    pub(super) io_uring_accepted: Arc<OnceLock<()>>,
+    /// Set by INIT: whether the kernel accepted FUSE over io_uring (false when it
+    /// was not asked for).
+    pub(super) io_uring_accepted: Arc<OnceLock<bool>>,
     /// Whether a root caller keeps setuid/setgid through a truncate: only outside a
     /// user namespace, where root can hold CAP_FSETID in the initial namespace.
     root_keeps_setid: bool,
