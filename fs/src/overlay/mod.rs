@@ -99,7 +99,7 @@ mod wire;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -332,7 +332,11 @@ impl Overlay {
         config
     }
 
-    fn session(self, mountpoint: &Path) -> Result<fuser::Session<fuse::FuserFs>, OverlayError> {
+    /// The fuser session, mounted, and the io_uring queues waiting for its INIT.
+    fn session(
+        self,
+        mountpoint: &Path,
+    ) -> Result<(Session, Option<uring::RingService>), OverlayError> {
         let config = self.fuser_config();
         let notifier = self.fs.notifier_slot();
         let fs = fuse::FuserFs::new(Arc::clone(&self.fs));
@@ -351,13 +355,14 @@ impl Overlay {
             }
         })?;
         let _ = notifier.set(session.notifier());
-        Ok(session)
+        let rings = start_rings(&self.fs, &session);
+        Ok((session, rings))
     }
 
     /// Mounts at `mountpoint` and serves from background threads until the handle is
     /// dropped or unmounted.
     pub fn mount(self, mountpoint: &Path) -> Result<MountHandle, OverlayError> {
-        let session = self.session(mountpoint)?;
+        let (session, rings) = self.session(mountpoint)?;
         let background = session.spawn().map_err(|source| OverlayError::Mount {
             mountpoint: mountpoint.to_path_buf(),
             source,
@@ -365,23 +370,63 @@ impl Overlay {
         })?;
         Ok(MountHandle {
             session: Some(background),
+            rings,
             mountpoint: mountpoint.to_path_buf(),
         })
     }
 
     /// Mounts at `mountpoint` and serves until it is unmounted.
     pub fn serve_foreground(self, mountpoint: &Path) -> Result<(), OverlayError> {
-        let session = self.session(mountpoint)?;
-        session.run().map_err(|source| OverlayError::Serve {
+        let (session, rings) = self.session(mountpoint)?;
+        let served = session.run().map_err(|source| OverlayError::Serve {
             mountpoint: mountpoint.to_path_buf(),
             source,
-        })
+        });
+        if let Some(rings) = rings {
+            rings.finish(RING_PATIENCE);
+        }
+        served
+    }
+}
+
+type Session = fuser::Session<fuse::FuserFs>;
+
+/// Ring entries per CPU queue: requests of one CPU the kernel can hand over at once.
+const RING_DEPTH: usize = 4;
+
+/// How long an unmount waits for the io_uring queues to stop.
+const RING_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Starts the io_uring queues on the session's connection: they serve once INIT says
+/// the kernel accepted FUSE over io_uring. None when not wanted or when they cannot
+/// start; /dev/fuse then serves every request.
+fn start_rings(fs: &Arc<ops::OverlayFs>, session: &Session) -> Option<uring::RingService> {
+    if !fs.want_io_uring.load(Ordering::Relaxed) {
+        return None;
+    }
+    let started = session.as_fd().try_clone_to_owned().and_then(|dev| {
+        let handler: Arc<dyn uring::RingHandler> = fs.clone();
+        let config = uring::QueueConfig {
+            depth: RING_DEPTH,
+            // The kernel refuses entries smaller than its largest request.
+            payload_size: ops::MAX_IO as usize,
+        };
+        let accepted = Arc::clone(&fs.io_uring_accepted);
+        uring::RingService::start_when_accepted(dev, handler, accepted, config)
+    });
+    match started {
+        Ok(rings) => Some(rings),
+        Err(e) => {
+            log::warn!("serving over /dev/fuse only: cannot start the io_uring queues: {e}");
+            None
+        }
     }
 }
 
 /// A mounted overlay; dropping it unmounts and stops the server threads.
 pub struct MountHandle {
     session: Option<fuser::BackgroundSession>,
+    rings: Option<uring::RingService>,
     mountpoint: PathBuf,
 }
 
@@ -393,18 +438,20 @@ impl MountHandle {
     /// Serves until the filesystem is unmounted from outside (`umount`,
     /// `fusermount3 -u`).
     pub fn wait(mut self) -> Result<(), OverlayError> {
-        match self.session.take() {
+        let served = match self.session.take() {
             Some(session) => session.join().map_err(|source| OverlayError::Serve {
                 mountpoint: self.mountpoint.clone(),
                 source,
             }),
             None => Ok(()),
-        }
+        };
+        self.finish_rings();
+        served
     }
 
     /// Unmounts and waits for the server threads.
     pub fn unmount(mut self) -> Result<(), OverlayError> {
-        match self.session.take() {
+        let unmounted = match self.session.take() {
             Some(session) => session
                 .umount_and_join()
                 .map_err(|source| OverlayError::Serve {
@@ -412,6 +459,15 @@ impl MountHandle {
                     source,
                 }),
             None => Ok(()),
+        };
+        self.finish_rings();
+        unmounted
+    }
+
+    /// After the connection ended: lets the io_uring queues stop.
+    fn finish_rings(&mut self) {
+        if let Some(rings) = self.rings.take() {
+            rings.finish(RING_PATIENCE);
         }
     }
 }
@@ -423,6 +479,7 @@ impl Drop for MountHandle {
                 log::warn!("unmounting {}: {e}", self.mountpoint.display());
             }
         }
+        self.finish_rings();
     }
 }
 
