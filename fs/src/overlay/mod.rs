@@ -277,6 +277,7 @@ impl Overlay {
         )
         .map_err(|e| OverlayError::Config(format!("cannot read the layers: errno {}", e.0)))?;
         let fs = ops::OverlayFs::new(core, config.writeback_cache, config.passthrough);
+        // INIT asks for FUSE over io_uring only when the queues will be started.
         fs.want_io_uring.store(config.io_uring, Ordering::Relaxed);
         Ok(Overlay {
             fs: Arc::new(fs),
@@ -284,13 +285,8 @@ impl Overlay {
         })
     }
 
-    /// Whether INIT asks the kernel for FUSE over io_uring (from
-    /// [`OverlayConfig::io_uring`] until set here; see [`Self::io_uring_accepted`]).
-    pub fn want_io_uring(&self, want: bool) {
-        self.fs.want_io_uring.store(want, Ordering::Relaxed);
-    }
-
-    /// Set once INIT has run: whether the kernel accepted FUSE over io_uring.
+    /// Set once INIT has run: whether the kernel accepted FUSE over io_uring (asked
+    /// for per [`OverlayConfig::io_uring`]).
     pub fn io_uring_accepted(&self) -> Arc<std::sync::OnceLock<bool>> {
         Arc::clone(&self.fs.io_uring_accepted)
     }
