@@ -220,13 +220,9 @@ pub fn serve_queue(
         .setup_coop_taskrun()
         .build((config.depth as u32).next_power_of_two())?;
     let depth = config.depth.max(1);
-    // Leaked on purpose: the kernel may still hold the addresses after this thread
-    // ends (the ring's teardown runs asynchronously), so they are never reused.
-    let entries: &'static mut [Entry] = Vec::leak(
-        (0..depth)
-            .map(|_| Entry::new(config.payload_size))
-            .collect(),
-    );
+    let mut entries: Vec<Entry> = (0..depth)
+        .map(|_| Entry::new(config.payload_size))
+        .collect();
     let fd = dev.as_raw_fd();
     for (index, entry) in entries.iter().enumerate() {
         push(
@@ -245,7 +241,12 @@ pub fn serve_queue(
         match ring.submit_and_wait(1) {
             Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Entries may still be registered: the kernel could write into them
+                // later, so their buffers are never freed or reused.
+                entries.leak();
+                return Err(e);
+            }
         }
         done.clear();
         done.extend(
@@ -288,6 +289,8 @@ pub fn serve_queue(
             );
         }
     }
+    // Every entry's command has completed: the kernel holds none of the buffers now.
+    drop(entries);
     Ok(())
 }
 
