@@ -38,6 +38,12 @@ const OUT_HEADER_SIZE: usize = 16;
 const COPIED_REQUEST: usize = 16 * 1024;
 const SIDE_REPLY: usize = 64 * 1024;
 
+/// Payload bytes of each entry kept resident between requests; what a large request
+/// touched beyond that is given back to the kernel once the queue has been idle for
+/// [`TRIM_WHEN_IDLE_FOR`] (an idle container then holds no megabytes of old I/O).
+const KEEP_RESIDENT: usize = 64 * 1024;
+const TRIM_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// How long a registration refused with EAGAIN (INIT not answered yet) is retried.
 const REGISTER_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -57,6 +63,8 @@ struct Entry {
     payload: Box<[u8]>,
     iov: Box<[libc::iovec; 2]>,
     registering: bool,
+    /// Payload bytes used since the last trim.
+    touched: usize,
 }
 
 impl Entry {
@@ -79,7 +87,27 @@ impl Entry {
             payload,
             iov,
             registering: true,
+            touched: 0,
         }
+    }
+
+    /// Gives back the payload pages past [`KEEP_RESIDENT`] that requests touched.
+    fn trim(&mut self) {
+        if self.touched <= KEEP_RESIDENT {
+            return;
+        }
+        let page = 4096;
+        let base = self.payload.as_mut_ptr() as usize;
+        let start = (base + KEEP_RESIDENT).next_multiple_of(page);
+        let end = (base + self.touched.min(self.payload.len())) & !(page - 1);
+        if end > start {
+            // SAFETY: [start, end) lies inside this entry's payload allocation, which
+            // nothing borrows now; MADV_DONTNEED only replaces its pages with zero
+            // pages on next touch, and no request is in it (the kernel fills an entry
+            // from this thread's own task work, never during this call).
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+        self.touched = 0;
     }
 
     fn commit_id(&self) -> u64 {
@@ -153,6 +181,7 @@ fn answer(entry: &mut Entry, handler: &dyn RingHandler, scratch: &mut Scratch) {
         entry.payload[..len].copy_from_slice(&scratch.reply[..len]);
         (error, len)
     };
+    entry.touched = entry.touched.max(payload_size).max(len);
     entry.finish_reply(header.unique, error, len);
 }
 
@@ -238,9 +267,20 @@ pub fn serve_queue(
     let mut live = depth;
     let mut done: Vec<(usize, i32)> = Vec::with_capacity(depth);
     while live > 0 {
-        match ring.submit_and_wait(1) {
+        let waited = if entries.iter().any(|e| e.touched > KEEP_RESIDENT) {
+            let idle = types::Timespec::from(TRIM_WHEN_IDLE_FOR);
+            let args = types::SubmitArgs::new().timespec(&idle);
+            ring.submitter().submit_with_args(1, &args)
+        } else {
+            ring.submit_and_wait(1)
+        };
+        match waited {
             Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => {
+                entries.iter_mut().for_each(Entry::trim);
+                continue;
+            }
             Err(e) => {
                 // Entries may still be registered: the kernel could write into them
                 // later, so their buffers are never freed or reused.
@@ -318,6 +358,26 @@ mod tests {
         assert_eq!(u64::from_ne_bytes(raw[32..40].try_into().unwrap()), 5);
         // The command area starts at byte 48: flags, commit_id, qid.
         assert_eq!(u16::from_ne_bytes(raw[64..66].try_into().unwrap()), 3);
+    }
+
+    #[test]
+    fn trimming_gives_back_what_large_requests_touched_and_keeps_the_first_64_kib() {
+        let mut entry = Entry::new(1 << 20);
+        entry.payload[..512 * 1024].fill(0xaa);
+        entry.touched = 512 * 1024;
+        entry.trim();
+        assert_eq!(entry.touched, 0);
+        assert!(entry.payload[..KEEP_RESIDENT].iter().all(|b| *b == 0xaa));
+        // Past the first page boundary after 64 KiB, the pages were dropped (zero).
+        let from = KEEP_RESIDENT + 4096;
+        assert!(entry.payload[from..512 * 1024 - 4096]
+            .iter()
+            .all(|b| *b == 0));
+        // Nothing touched beyond 64 KiB: nothing to give back.
+        entry.payload[..100].fill(0xbb);
+        entry.touched = 100;
+        entry.trim();
+        assert_eq!(entry.payload[99], 0xbb);
     }
 
     struct Echo;
