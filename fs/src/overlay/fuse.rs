@@ -21,7 +21,7 @@ use fuser::{
 use super::errno::FsResult;
 use super::ops::{
     placeholder_attr, Attributes, Caller, DirItem, DirReply, Entry, Opened, OverlayFs, SetAttr,
-    Xattr, MAX_IO,
+    Xattr, COPY_LIMIT_32, MAX_IO,
 };
 
 /// The value fuser's session owns: a handle on the overlay the io_uring queues share.
@@ -556,7 +556,7 @@ impl Filesystem for FuserFs {
         reply: ReplyWrite,
     ) {
         // The reply counts in 32 bits.
-        let len = len.min(u32::MAX as u64 / 2);
+        let len = len.min(COPY_LIMIT_32);
         let copied =
             OverlayFs::copy_file_range(self, (fh_in.0, offset_in), (fh_out.0, offset_out), len);
         reply_write(reply, copied.map(|n| n as u32));

@@ -24,6 +24,10 @@ use super::listing::{Listing, DOT, DOTDOT};
 /// Largest read and write the kernel is asked to send (1 MiB).
 pub const MAX_IO: u32 = 1 << 20;
 
+/// The most one COPY_FILE_RANGE answered in 32 bits copies (half of u32::MAX, so the
+/// count never looks negative).
+pub const COPY_LIMIT_32: u64 = u32::MAX as u64 / 2;
+
 /// A looked-up or created entry: attributes, generation, and how long the kernel may
 /// keep both.
 pub type Entry = (FileAttr, u64, Duration);
@@ -449,6 +453,9 @@ impl OverlayFs {
     }
 
     /// COPY_FILE_RANGE of at most `len` bytes: the bytes copied.
+    ///
+    /// A reply that counts in 32 bits (`fuse_write_out`) asks for at most
+    /// [`COPY_LIMIT_32`] bytes.
     pub fn copy_file_range(
         &self,
         (fh_in, offset_in): (u64, u64),

@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::abi::{self, DIRENTPLUS_SIZE, DIRENT_SIZE};
 use super::request::{decode, Op};
 use crate::overlay::errno::{Errno, FsResult};
-use crate::overlay::ops::{placeholder_attr, Caller, DirItem, DirReply, Entry, OverlayFs, Xattr};
+use crate::overlay::ops::{
+    placeholder_attr, Caller, DirItem, DirReply, Entry, OverlayFs, Xattr, COPY_LIMIT_32,
+};
 use crate::overlay::uring::{ReplyFull, RingHandler, RingReply, RingRequest};
 
 impl From<ReplyFull> for Errno {
@@ -144,12 +146,7 @@ fn serve(fs: &OverlayFs, request: &RingRequest<'_>, reply: &mut RingReply<'_>) -
             len,
             wide,
         } => {
-            // The 32-bit reply counts at most u32::MAX; keep the fuser path's limit.
-            let len = if wide {
-                len
-            } else {
-                len.min(u32::MAX as u64 / 2)
-            };
+            let len = if wide { len } else { len.min(COPY_LIMIT_32) };
             let copied = fs.copy_file_range((fh_in, offset_in), (fh_out, offset_out), len)?;
             if wide {
                 Ok(reply.push(&abi::u64_out(copied))?)
