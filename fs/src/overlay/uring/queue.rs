@@ -244,11 +244,11 @@ pub fn serve_queue(
     config: QueueConfig,
 ) -> io::Result<()> {
     pin_to_cpu(qid as usize);
+    let depth = config.depth.max(1);
     let mut ring: IoUring<squeue::Entry128, cqueue::Entry> = IoUring::builder()
         .setup_single_issuer()
         .setup_coop_taskrun()
-        .build((config.depth as u32).next_power_of_two())?;
-    let depth = config.depth.max(1);
+        .build((depth as u32).next_power_of_two())?;
     let mut entries: Vec<Entry> = (0..depth)
         .map(|_| Entry::new(config.payload_size))
         .collect();
