@@ -19,7 +19,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestam
 
 use super::errno::{Errno, FsResult};
 use super::listing::{Listing, ListingCache};
-use super::nodes::{Known, Node, NodeTable, ROOT};
+use super::nodes::{Known, Links, Node, NodeTable, Resolved, ROOT};
 use super::whiteout::{self, OPAQUE};
 use crate::idmap::IdShift;
 use crate::ownership::{
@@ -198,7 +198,7 @@ impl Core {
                 break;
             }
         }
-        let mut root = Node::new(libc::S_IFDIR, Vec::new(), 0, root_layers);
+        let mut root = Node::new(libc::S_IFDIR, Links::default(), 0, root_layers);
         root.lookups = 1;
         let new_files_bare = match (&work, passthrough) {
             (Some(work), false) => new_entries_are_bare(work),
@@ -681,17 +681,14 @@ impl Core {
         epoch: u64,
     ) -> FsResult<(FileAttr, u64, Duration)> {
         let number = attr.ino.0;
-        let fresh = Node::new(
-            Self::kind_bits(&attr),
-            vec![(parent, name.to_os_string())],
+        let fresh = Resolved {
+            kind: Self::kind_bits(&attr),
             layer,
             dir_layers,
-        );
+        };
         let (generation, node_layer) = {
             let mut nodes = write(&self.nodes);
-            let node = nodes
-                .remember(number, parent, name, fresh, known, epoch)
-                .ok_or(Errno::NOENT)?;
+            let node = nodes.remember(number, parent, name, fresh, known, epoch);
             (node.generation, node.layer)
         };
         if node_layer < layer {
@@ -1690,7 +1687,7 @@ impl Core {
         if needs_whiteout {
             self.add_whiteout(parent, &dir, name)?;
         }
-        write(&self.nodes).unlink(number, parent, &name.to_os_string());
+        write(&self.nodes).unlink(number, parent, name);
         Ok(())
     }
 

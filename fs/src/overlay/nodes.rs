@@ -31,11 +31,143 @@ use crate::ownership::OverrideStat;
 
 pub const ROOT: u64 = 1;
 
+/// The table's hasher: keyed per process, so even numbers chosen to collide (a
+/// copied-up file's number comes from an xattr) cannot be aimed at one bucket, and
+/// a few times cheaper than std's SipHash on a u64 key.
+type NodeHasher = foldhash::fast::RandomState;
+
+/// A link: the parent's node id and the name in it.
+pub type Link = (u64, Box<OsStr>);
+
+/// A node's links in order, the first (the one its path goes through) held inline:
+/// nearly every node has exactly one, so it costs one allocation, for its name, and
+/// the node stays small. Hard links' further links sit behind one pointer, None when
+/// there are none. Never a first-less list with more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Links {
+    first: Option<Link>,
+    // Boxed: 8 bytes in every node, where a Vec would take 24 for what few have.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<Link>>>,
+}
+
+fn is_link(link: &Link, parent: u64, name: &OsStr) -> bool {
+    link.0 == parent && *link.1 == *name
+}
+
+impl Links {
+    /// The one link (parent, name).
+    pub fn one(parent: u64, name: &OsStr) -> Links {
+        Links {
+            first: Some((parent, name.into())),
+            more: None,
+        }
+    }
+
+    pub fn first(&self) -> Option<&Link> {
+        self.first.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more().len()
+    }
+
+    /// The links after the first.
+    fn more(&self) -> &[Link] {
+        self.more.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Link> {
+        self.first.iter().chain(self.more())
+    }
+
+    pub fn contains(&self, parent: u64, name: &OsStr) -> bool {
+        self.iter().any(|l| is_link(l, parent, name))
+    }
+
+    /// Whether (parent, name) is the only link.
+    fn is_only(&self, parent: u64, name: &OsStr) -> bool {
+        self.more.is_none()
+            && self
+                .first
+                .as_ref()
+                .is_some_and(|l| is_link(l, parent, name))
+    }
+
+    /// Adds (parent, name) at the end unless it is there.
+    pub fn add(&mut self, parent: u64, name: &OsStr) {
+        if self.contains(parent, name) {
+            return;
+        }
+        let link = (parent, name.into());
+        if self.first.is_none() {
+            self.first = Some(link);
+        } else {
+            self.more.get_or_insert_with(Box::default).push(link);
+        }
+    }
+
+    /// Makes (parent, name) the first link, keeping the others after it.
+    pub fn put_first(&mut self, parent: u64, name: &OsStr) {
+        if self.is_only(parent, name) {
+            return;
+        }
+        self.remove(parent, name);
+        if let Some(old) = self.first.replace((parent, name.into())) {
+            self.more.get_or_insert_with(Box::default).insert(0, old);
+        }
+    }
+
+    /// Removes (parent, name) wherever it is.
+    pub fn remove(&mut self, parent: u64, name: &OsStr) {
+        if let Some(more) = self.more.as_mut() {
+            more.retain(|l| !is_link(l, parent, name));
+        }
+        if self
+            .first
+            .as_ref()
+            .is_some_and(|l| is_link(l, parent, name))
+        {
+            self.first = match self.more.as_mut() {
+                Some(more) if !more.is_empty() => Some(more.remove(0)),
+                _ => None,
+            };
+        }
+        if self.more.as_ref().is_some_and(|more| more.is_empty()) {
+            self.more = None;
+        }
+    }
+
+    /// Renames every link `from` to `to`.
+    pub fn rename(&mut self, from: (u64, &OsStr), to: (u64, &OsStr)) {
+        let more = self.more.iter_mut().flat_map(|more| more.iter_mut());
+        for link in self.first.iter_mut().chain(more) {
+            if is_link(link, from.0, from.1) {
+                *link = (to.0, to.1.into());
+            }
+        }
+    }
+}
+
+/// What a lookup just resolved of a node: its kind, layer and merged layers.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// `S_IFMT` bits of the node as the overlay shows it.
+    pub kind: u32,
+    pub layer: usize,
+    pub dir_layers: Vec<usize>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Node {
     /// `S_IFMT` bits of the node as the overlay shows it.
     pub kind: u32,
-    pub links: Vec<(u64, OsString)>,
+    pub links: Links,
     pub layer: usize,
     pub dir_layers: Vec<usize>,
     pub lookups: u64,
@@ -74,13 +206,8 @@ impl Known {
 }
 
 impl Node {
-    /// A node as just resolved, with its one link and no facts yet.
-    pub fn new(
-        kind: u32,
-        links: Vec<(u64, OsString)>,
-        layer: usize,
-        dir_layers: Vec<usize>,
-    ) -> Node {
+    /// A node as just resolved, with its links and no facts yet.
+    pub fn new(kind: u32, links: Links, layer: usize, dir_layers: Vec<usize>) -> Node {
         Node {
             kind,
             links,
@@ -108,22 +235,71 @@ fn take_known(current: Known, layer: usize, fresh: Known, fresh_layer: usize) ->
     }
 }
 
+/// [`Known`] from a node's bits; `record` gives its record when the bits say it has one.
+fn known_from(bits: u8, record: impl FnOnce() -> Option<OverrideStat>) -> Known {
+    let record = match (bits & RECORD_KNOWN != 0, bits & HAS_RECORD != 0) {
+        (false, _) => None,
+        (true, false) => Some(None),
+        (true, true) => Some(record()),
+    };
+    Known {
+        record,
+        no_xattrs: bits & NO_XATTRS != 0,
+        no_whiteouts: bits & NO_WHITEOUTS != 0,
+    }
+}
+
+/// A node's bits for `known` (its record goes to the table's map, see [`keep_record`]).
+fn bits_of(known: &Known) -> u8 {
+    let mut bits = 0;
+    match known.record {
+        None => {}
+        Some(None) => bits |= RECORD_KNOWN,
+        Some(Some(_)) => bits |= RECORD_KNOWN | HAS_RECORD,
+    }
+    if known.no_xattrs {
+        bits |= NO_XATTRS;
+    }
+    if known.no_whiteouts {
+        bits |= NO_WHITEOUTS;
+    }
+    bits
+}
+
+/// Keeps the node's record in `records` when it has one, else drops any it had.
+fn keep_record(
+    records: &mut HashMap<u64, OverrideStat, NodeHasher>,
+    ino: u64,
+    record: Option<Option<OverrideStat>>,
+) {
+    match record {
+        Some(Some(record)) => {
+            records.insert(ino, record);
+        }
+        _ => {
+            if !records.is_empty() {
+                records.remove(&ino);
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct NodeTable {
-    nodes: HashMap<u64, Node>,
+    nodes: HashMap<u64, Node, NodeHasher>,
     /// Counts the changes the overlay made to files' xattrs or owners: facts read
     /// from the disk while it moved may predate a change and are not kept.
     epoch: u64,
     /// The ownership records of the nodes known to have one (few files do).
-    records: HashMap<u64, OverrideStat>,
+    records: HashMap<u64, OverrideStat, NodeHasher>,
     /// For a node whose upper file is open for writing: one such handle, through
     /// which its attributes are read and changed without walking its path.
-    upper_handles: HashMap<u64, u64>,
+    upper_handles: HashMap<u64, u64, NodeHasher>,
 }
 
 impl NodeTable {
     pub fn new(root: Node) -> NodeTable {
-        let mut nodes = HashMap::new();
+        let mut nodes = HashMap::default();
         nodes.insert(ROOT, root);
         NodeTable {
             nodes,
@@ -176,72 +352,84 @@ impl NodeTable {
     }
 
     /// Records a lookup of `ino` through (parent, name). `fresh` describes the node as
-    /// just resolved, with that one link, and `known` what was read of its file; an
-    /// existing node keeps its place unless the fresh one is higher. `epoch` is what
-    /// [`NodeTable::epoch`] said before `known` was read. Returns the node.
+    /// just resolved, and `known` what was read of its file; an existing node keeps
+    /// its place unless the fresh one is higher. `epoch` is what [`NodeTable::epoch`]
+    /// said before `known` was read. Returns the node.
+    ///
+    /// One search of the table, and no allocation when the node already has the link
+    /// (a directory walked again, a name looked up again).
     pub fn remember(
         &mut self,
         ino: u64,
         parent: u64,
         name: &OsStr,
-        fresh: Node,
+        fresh: Resolved,
         known: Known,
         epoch: u64,
-    ) -> Option<&Node> {
+    ) -> &Node {
         let known = if epoch == self.epoch {
             known
         } else {
             Known::default()
         };
-        let current = self.known(ino);
-        let fresh_layer = fresh.layer;
-        let now = match self.nodes.entry(ino) {
+        let (node, now) = match self.nodes.entry(ino) {
             Entry::Vacant(vacant) => {
-                vacant.insert(Node {
+                let node = Node {
                     lookups: 1,
-                    ..fresh
-                });
-                known
+                    ..Node::new(
+                        fresh.kind,
+                        Links::one(parent, name),
+                        fresh.layer,
+                        fresh.dir_layers,
+                    )
+                };
+                (vacant.insert(node), known)
             }
             Entry::Occupied(occupied) => {
                 let node = occupied.into_mut();
+                let current = known_from(node.facts, || self.records.get(&ino).copied());
                 let now = if node.links.is_empty() || node.kind != fresh.kind {
                     // A deleted node whose number came back: a new file for the kernel.
-                    let generation = node.generation + 1;
                     *node = Node {
                         lookups: node.lookups,
-                        generation,
-                        ..fresh
+                        generation: node.generation + 1,
+                        ..Node::new(
+                            fresh.kind,
+                            Links::one(parent, name),
+                            fresh.layer,
+                            fresh.dir_layers,
+                        )
                     };
                     known
                 } else if node.is_dir() {
-                    let now = take_known(current, node.layer, known, fresh_layer);
-                    node.links = fresh.links;
-                    node.layer = fresh_layer;
+                    let now = take_known(current, node.layer, known, fresh.layer);
+                    if !node.links.is_only(parent, name) {
+                        node.links = Links::one(parent, name);
+                    }
+                    node.layer = fresh.layer;
                     node.dir_layers = fresh.dir_layers;
                     now
                 } else {
-                    let link = (parent, name.to_os_string());
-                    if fresh_layer < node.layer {
-                        node.links.retain(|l| *l != link);
-                        node.links.insert(0, link);
-                    } else if !node.links.contains(&link) {
-                        node.links.push(link);
+                    if fresh.layer < node.layer {
+                        node.links.put_first(parent, name);
+                    } else {
+                        node.links.add(parent, name);
                     }
-                    if fresh_layer <= node.layer {
-                        let now = take_known(current, node.layer, known, fresh_layer);
-                        node.layer = fresh_layer;
+                    if fresh.layer <= node.layer {
+                        let now = take_known(current, node.layer, known, fresh.layer);
+                        node.layer = fresh.layer;
                         now
                     } else {
                         current
                     }
                 };
                 node.lookups += 1;
-                now
+                (node, now)
             }
         };
-        self.store(ino, now);
-        self.nodes.get(&ino)
+        node.facts = bits_of(&now);
+        keep_record(&mut self.records, ino, now.record);
+        node
     }
 
     /// The change count to read before reading facts from the disk.
@@ -251,19 +439,9 @@ impl NodeTable {
 
     /// What is known of the node's file (nothing for an unknown node).
     pub fn known(&self, ino: u64) -> Known {
-        let Some(node) = self.nodes.get(&ino) else {
-            return Known::default();
-        };
-        let bits = node.facts;
-        let record = match (bits & RECORD_KNOWN != 0, bits & HAS_RECORD != 0) {
-            (false, _) => None,
-            (true, false) => Some(None),
-            (true, true) => Some(self.records.get(&ino).copied()),
-        };
-        Known {
-            record,
-            no_xattrs: bits & NO_XATTRS != 0,
-            no_whiteouts: bits & NO_WHITEOUTS != 0,
+        match self.nodes.get(&ino) {
+            Some(node) => known_from(node.facts, || self.records.get(&ino).copied()),
+            None => Known::default(),
         }
     }
 
@@ -272,29 +450,8 @@ impl NodeTable {
         let Some(node) = self.nodes.get_mut(&ino) else {
             return;
         };
-        let mut bits = 0;
-        match known.record {
-            None => {}
-            Some(None) => bits |= RECORD_KNOWN,
-            Some(Some(_)) => bits |= RECORD_KNOWN | HAS_RECORD,
-        }
-        if known.no_xattrs {
-            bits |= NO_XATTRS;
-        }
-        if known.no_whiteouts {
-            bits |= NO_WHITEOUTS;
-        }
-        node.facts = bits;
-        match known.record {
-            Some(Some(record)) => {
-                self.records.insert(ino, record);
-            }
-            _ => {
-                if !self.records.is_empty() {
-                    self.records.remove(&ino);
-                }
-            }
-        }
+        node.facts = bits_of(&known);
+        keep_record(&mut self.records, ino, known.record);
     }
 
     /// Stores facts read from the file at `layer` when nothing changed since `epoch`.
@@ -351,20 +508,16 @@ impl NodeTable {
     }
 
     /// Removes the link (parent, name) from whichever node has it.
-    pub fn unlink(&mut self, ino: u64, parent: u64, name: &OsString) {
+    pub fn unlink(&mut self, ino: u64, parent: u64, name: &OsStr) {
         if let Some(node) = self.nodes.get_mut(&ino) {
-            node.links.retain(|(p, n)| !(*p == parent && n == name));
+            node.links.remove(parent, name);
         }
     }
 
     /// Moves the link (parent, name) of `ino` to (new_parent, new_name).
-    pub fn relink(&mut self, ino: u64, from: (u64, &OsString), to: (u64, &OsString)) {
+    pub fn relink(&mut self, ino: u64, from: (u64, &OsStr), to: (u64, &OsStr)) {
         if let Some(node) = self.nodes.get_mut(&ino) {
-            for link in node.links.iter_mut() {
-                if link.0 == from.0 && link.1 == *from.1 {
-                    *link = (to.0, to.1.clone());
-                }
-            }
+            node.links.rename(from, to);
         }
     }
 
@@ -403,12 +556,19 @@ mod tests {
     use super::*;
 
     fn node(kind: u32, layer: usize) -> Node {
-        Node::new(kind, Vec::new(), layer, vec![layer])
+        Node::new(kind, Links::default(), layer, vec![layer])
     }
 
-    fn with_link(mut n: Node, parent: u64, name: &str) -> Node {
-        n.links = vec![(parent, name.into())];
-        n
+    fn resolved(kind: u32, layer: usize) -> Resolved {
+        Resolved {
+            kind,
+            layer,
+            dir_layers: vec![layer],
+        }
+    }
+
+    fn first_name(table: &NodeTable, ino: u64) -> &OsStr {
+        &table.get(ino).unwrap().links.first().unwrap().1
     }
 
     #[test]
@@ -418,7 +578,7 @@ mod tests {
             10,
             ROOT,
             OsStr::new("a"),
-            with_link(node(libc::S_IFDIR, 1), ROOT, "a"),
+            resolved(libc::S_IFDIR, 1),
             Known::default(),
             0,
         );
@@ -426,12 +586,12 @@ mod tests {
             11,
             10,
             OsStr::new("f"),
-            with_link(node(libc::S_IFREG, 1), 10, "f"),
+            resolved(libc::S_IFREG, 1),
             Known::default(),
             0,
         );
         assert_eq!(table.path_of(11).unwrap(), PathBuf::from("a/f"));
-        table.relink(10, (ROOT, &"a".into()), (ROOT, &"b".into()));
+        table.relink(10, (ROOT, OsStr::new("a")), (ROOT, OsStr::new("b")));
         assert_eq!(table.path_of(11).unwrap(), PathBuf::from("b/f"));
         assert_eq!(table.descendants(10), vec![11]);
         assert_eq!(table.path_of(ROOT).unwrap(), PathBuf::new());
@@ -444,7 +604,7 @@ mod tests {
             20,
             ROOT,
             OsStr::new("x"),
-            with_link(node(libc::S_IFREG, 2), ROOT, "x"),
+            resolved(libc::S_IFREG, 2),
             Known::default(),
             0,
         );
@@ -452,12 +612,13 @@ mod tests {
             20,
             ROOT,
             OsStr::new("y"),
-            with_link(node(libc::S_IFREG, 0), ROOT, "y"),
+            resolved(libc::S_IFREG, 0),
             Known::default(),
             0,
         );
+        assert_eq!(first_name(&table, 20), "y");
         let n = table.get(20).unwrap();
-        assert_eq!(n.links[0].1, "y");
+        assert_eq!(n.links.len(), 2);
         assert_eq!(n.layer, 0);
         assert_eq!(n.lookups, 2);
         table.forget(20, 1);
@@ -473,23 +634,21 @@ mod tests {
             30,
             ROOT,
             OsStr::new("x"),
-            with_link(node(libc::S_IFREG, 0), ROOT, "x"),
+            resolved(libc::S_IFREG, 0),
             Known::default(),
             0,
         );
-        table.unlink(30, ROOT, &"x".into());
-        let n = table
-            .remember(
-                30,
-                ROOT,
-                OsStr::new("z"),
-                with_link(node(libc::S_IFREG, 0), ROOT, "z"),
-                Known::default(),
-                0,
-            )
-            .unwrap();
+        table.unlink(30, ROOT, OsStr::new("x"));
+        let n = table.remember(
+            30,
+            ROOT,
+            OsStr::new("z"),
+            resolved(libc::S_IFREG, 0),
+            Known::default(),
+            0,
+        );
         assert_eq!(n.generation, 1);
-        assert_eq!(n.links[0].1, "z");
+        assert_eq!(first_name(&table, 30), "z");
     }
 
     #[test]
@@ -502,7 +661,7 @@ mod tests {
                 ino,
                 parent,
                 OsStr::new(name),
-                with_link(node(libc::S_IFDIR, 0), parent, name),
+                resolved(libc::S_IFDIR, 0),
                 Known::default(),
                 0,
             );
@@ -520,7 +679,7 @@ mod tests {
             no_xattrs: true,
             no_whiteouts: false,
         };
-        let fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
+        let fresh = resolved(libc::S_IFREG, 0);
         let epoch = table.epoch();
         table.remember(50, ROOT, OsStr::new("f"), fresh.clone(), bare, epoch);
         assert_eq!(table.known(50), bare);
@@ -550,7 +709,7 @@ mod tests {
             no_xattrs: true,
             no_whiteouts: false,
         };
-        let fresh = with_link(node(libc::S_IFREG, 0), ROOT, "f");
+        let fresh = resolved(libc::S_IFREG, 0);
         table.remember(60, ROOT, OsStr::new("f"), fresh, known, table.epoch());
         assert_eq!(table.known(60), known);
         table.change(60, |k| k.record = Some(None));
@@ -564,5 +723,82 @@ mod tests {
         table.forget(60, 1);
         assert!(table.records.is_empty() && table.upper_handles.is_empty());
         assert_eq!(table.known(60), Known::default());
+    }
+
+    #[test]
+    fn links_keep_their_order_through_adds_moves_and_removes() {
+        let name = OsStr::new;
+        let mut links = Links::default();
+        assert!(links.is_empty() && links.first().is_none());
+        links.add(1, name("a"));
+        links.add(1, name("a"));
+        assert_eq!(links.len(), 1);
+        assert!(links.is_only(1, name("a")));
+        links.add(2, name("b"));
+        links.add(3, name("c"));
+        let all = |l: &Links| {
+            l.iter()
+                .map(|(p, n)| (*p, n.to_os_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            all(&links),
+            [(1, "a".into()), (2, "b".into()), (3, "c".into())]
+        );
+        // Put first: the others keep their order behind it.
+        links.put_first(3, name("c"));
+        assert_eq!(
+            all(&links),
+            [(3, "c".into()), (1, "a".into()), (2, "b".into())]
+        );
+        links.put_first(4, name("d"));
+        assert_eq!(links.first().map(|l| l.0), Some(4));
+        assert_eq!(links.len(), 4);
+        // Removing the first promotes the next one.
+        links.remove(4, name("d"));
+        links.remove(1, name("a"));
+        assert_eq!(all(&links), [(3, "c".into()), (2, "b".into())]);
+        links.rename((2, name("b")), (5, name("e")));
+        assert!(links.contains(5, name("e")) && !links.contains(2, name("b")));
+        links.remove(3, name("c"));
+        links.remove(5, name("e"));
+        assert!(links.is_empty() && links.iter().next().is_none());
+        // An absent link changes nothing.
+        links.remove(9, name("z"));
+        assert!(links.is_empty());
+    }
+
+    #[test]
+    fn a_directory_seen_again_keeps_one_link_and_takes_the_fresh_layers() {
+        let mut table = NodeTable::new(node(libc::S_IFDIR, 0));
+        let dir = |layer, dir_layers: Vec<usize>| Resolved {
+            kind: libc::S_IFDIR,
+            layer,
+            dir_layers,
+        };
+        table.remember(
+            70,
+            ROOT,
+            OsStr::new("d"),
+            dir(1, vec![1, 2]),
+            Known::default(),
+            0,
+        );
+        table.remember(
+            70,
+            ROOT,
+            OsStr::new("d"),
+            dir(0, vec![0, 1, 2]),
+            Known::default(),
+            0,
+        );
+        // Renamed meanwhile: a lookup through the new name is its only link.
+        table.remember(70, 5, OsStr::new("e"), dir(0, vec![0]), Known::default(), 0);
+        let n = table.get(70).unwrap();
+        assert_eq!(n.links, Links::one(5, OsStr::new("e")));
+        assert_eq!(
+            (n.layer, n.dir_layers.as_slice(), n.lookups),
+            (0, &[0][..], 3)
+        );
     }
 }
