@@ -19,7 +19,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, Stat, Timestam
 
 use super::errno::{Errno, FsResult};
 use super::listing::{Listing, ListingCache};
-use super::nodes::{Known, Links, Node, NodeTable, Resolved, ROOT};
+use super::nodes::{Epoch, Known, Links, Node, NodeTable, Resolved, ROOT};
 use super::whiteout::{self, OPAQUE};
 use crate::idmap::IdShift;
 use crate::ownership::{
@@ -108,6 +108,8 @@ pub struct Core {
     pub has_upper: bool,
     work: Option<OwnedFd>,
     nodes: RwLock<NodeTable>,
+    /// The node table's change count, read without its lock (see [`Epoch`]).
+    node_epoch: Epoch,
     /// Serialises namespace changes and copy-ups (reads and data I/O run in parallel).
     change: Mutex<()>,
     /// Recent merged listings, emptied after every change (see `listing.rs`).
@@ -204,11 +206,13 @@ impl Core {
             (Some(work), false) => new_entries_are_bare(work),
             _ => false,
         };
+        let nodes = NodeTable::new(root);
         let mut core = Core {
             layers,
             has_upper,
             work,
-            nodes: RwLock::new(NodeTable::new(root)),
+            node_epoch: nodes.epoch_reader(),
+            nodes: RwLock::new(nodes),
             change: Mutex::new(()),
             listings: ListingCache::default(),
             shared_whiteout: Mutex::new(()),
@@ -665,7 +669,7 @@ impl Core {
                 no_whiteouts: is_dir,
             }
         };
-        let epoch = read(&self.nodes).epoch();
+        let epoch = self.node_epoch.get();
         self.remember(parent, name, 0, attr, dir_layers, known, epoch)
     }
 
@@ -971,7 +975,7 @@ impl Core {
         } else {
             Vec::new()
         };
-        let epoch = read(&self.nodes).epoch();
+        let epoch = self.node_epoch.get();
         let (attr, known) = self.attr_at(dir, entry, &path, &st, below.len() > 1);
         self.remember(parent, &entry.name, entry.layer, attr, below, known, epoch)
     }

@@ -26,6 +26,8 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::ownership::OverrideStat;
 
@@ -284,12 +286,30 @@ fn keep_record(
     }
 }
 
+/// The table's count of xattr and owner changes, shared so a reader can take it
+/// before reading facts from the disk without taking the table's lock: only the
+/// table bumps it, under its write lock, after the change reached the disk, and
+/// `remember`/`learn` compare under that lock. A reader that saw the old count
+/// therefore either read the disk before the change and is refused, or after it.
+#[derive(Clone, Debug, Default)]
+pub struct Epoch(Arc<AtomicU64>);
+
+impl Epoch {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn bump(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
 #[derive(Default)]
 pub struct NodeTable {
     nodes: HashMap<u64, Node, NodeHasher>,
     /// Counts the changes the overlay made to files' xattrs or owners: facts read
     /// from the disk while it moved may predate a change and are not kept.
-    epoch: u64,
+    epoch: Epoch,
     /// The ownership records of the nodes known to have one (few files do).
     records: HashMap<u64, OverrideStat, NodeHasher>,
     /// For a node whose upper file is open for writing: one such handle, through
@@ -367,7 +387,7 @@ impl NodeTable {
         known: Known,
         epoch: u64,
     ) -> &Node {
-        let known = if epoch == self.epoch {
+        let known = if epoch == self.epoch.get() {
             known
         } else {
             Known::default()
@@ -434,7 +454,12 @@ impl NodeTable {
 
     /// The change count to read before reading facts from the disk.
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.epoch.get()
+    }
+
+    /// The change count, readable without the table's lock (see [`Epoch`]).
+    pub fn epoch_reader(&self) -> Epoch {
+        self.epoch.clone()
     }
 
     /// What is known of the node's file (nothing for an unknown node).
@@ -456,7 +481,7 @@ impl NodeTable {
 
     /// Stores facts read from the file at `layer` when nothing changed since `epoch`.
     pub fn learn(&mut self, ino: u64, layer: usize, epoch: u64, known: Known) {
-        if epoch != self.epoch || self.nodes.get(&ino).map(|n| n.layer) != Some(layer) {
+        if epoch != self.epoch.get() || self.nodes.get(&ino).map(|n| n.layer) != Some(layer) {
             return;
         }
         let now = self.known(ino).merged(known);
@@ -465,7 +490,7 @@ impl NodeTable {
 
     /// Records a change of the file's xattrs or owner: `update` says what is known now.
     pub fn change(&mut self, ino: u64, update: impl FnOnce(&mut Known)) {
-        self.epoch += 1;
+        self.epoch.bump();
         let mut known = self.known(ino);
         update(&mut known);
         self.store(ino, known);
