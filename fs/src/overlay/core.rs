@@ -352,7 +352,7 @@ impl Core {
             return Err(Errno::NOTDIR);
         }
         let path = nodes.path_of(ino).ok_or(Errno::NOENT)?;
-        Ok((path, node.dir_layers.clone()))
+        Ok((path, node.dir_layers.to_vec()))
     }
 
     /// (layer, path, kind) of any node.
@@ -371,7 +371,7 @@ impl Core {
             path,
             kind: node.kind,
             merged: node.dir_layers.len() > 1,
-            dir_layers: node.dir_layers.clone(),
+            dir_layers: node.dir_layers.to_vec(),
             known: nodes.known(ino),
             epoch: nodes.epoch(),
         })
@@ -1055,7 +1055,8 @@ impl Core {
         if let Some(node) = nodes.get_mut(ino) {
             node.layer = 0;
             if node.is_dir() && node.dir_layers.first() != Some(&0) {
-                node.dir_layers.insert(0, 0);
+                let below = node.dir_layers.iter().copied();
+                node.dir_layers = std::iter::once(0).chain(below).collect();
             }
         }
         Ok(())
@@ -1237,7 +1238,7 @@ impl Core {
             if let Some(node) = nodes.get_mut(id) {
                 node.layer = 0;
                 if node.is_dir() {
-                    node.dir_layers = vec![0];
+                    node.dir_layers = Box::new([0]);
                 }
             }
         }
