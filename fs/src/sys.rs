@@ -256,6 +256,19 @@ fn copy_range(
     Ok(())
 }
 
+/// Puts the calling thread in the `SCHED_IDLE` class: it runs only on a CPU that has
+/// nothing else to run, so its work never delays another thread's.
+pub fn schedule_only_when_idle() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::{File, OpenOptions};

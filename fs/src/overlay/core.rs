@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{FileAttr, FileType, INodeNo};
@@ -84,6 +84,30 @@ pub struct ListedEntry {
     pub ino: u64,
     /// The entry's readdir offset (see `listing.rs`); 0 outside a readdir listing.
     pub cookie: u64,
+    /// The entry looked up ahead of the request that sends it (see `prefetch.rs`):
+    /// only for entries of a lower layer, which never change while mounted.
+    pub looked: OnceLock<Box<Looked>>,
+}
+
+/// Where a directory is, for a listing built before the kernel knows it: its path
+/// and merged layers as the listing that names it says, and the listings' epoch
+/// before that listing was read (a change since makes them stale).
+#[derive(Clone, Debug)]
+pub struct DirPlace {
+    pub path: PathBuf,
+    pub dir_layers: Vec<usize>,
+    pub epoch: u64,
+}
+
+/// What a lookup of a listed entry read from its layer, before registering it.
+#[derive(Clone, Debug)]
+pub struct Looked {
+    pub attr: FileAttr,
+    pub known: Known,
+    /// For a directory, the layers merged into it.
+    pub below: Vec<usize>,
+    /// The node table's epoch before `known` was read.
+    pub epoch: u64,
 }
 
 /// A file open through the overlay.
@@ -928,6 +952,7 @@ impl Core {
                     layer,
                     ino: self.xino(layer, entry.ino()),
                     cookie: 0,
+                    looked: OnceLock::new(),
                 });
             }
             seen.extend(hidden);
@@ -938,30 +963,61 @@ impl Core {
 
     /// A lookup of a listed entry without searching the layers again (readdirplus):
     /// the name is stat'ed and its xattrs listed relative to the open directory of its
-    /// layer, one path component each, where a lookup walks the whole path.
+    /// layer, one path component each, where a lookup walks the whole path — unless
+    /// the prefetcher did that already.
     pub fn lookup_listed(
         &self,
         parent: u64,
         listing: &Listing,
-        dirs: &[rfs::Dir],
+        dirs: &[Arc<rfs::Dir>],
         entry: &ListedEntry,
     ) -> FsResult<(FileAttr, u64, Duration)> {
-        let at = listing
-            .dir_layers
-            .iter()
-            .position(|l| *l == entry.layer)
-            .ok_or(Errno::NOENT)?;
-        let path = listing.path.join(&entry.name);
-        let Some(dir) = dirs.get(at) else {
-            // The listing's dirs were closed after a full read: through the path.
-            let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
-            let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                self.dir_layers_of(&path, &listing.dir_layers[at..])?
-            } else {
-                Vec::new()
-            };
-            return self.register(parent, &entry.name, entry.layer, &st, below);
+        let looked = match entry.looked.get() {
+            Some(looked) => (**looked).clone(),
+            None => {
+                let at = listing
+                    .dir_layers
+                    .iter()
+                    .position(|l| *l == entry.layer)
+                    .ok_or(Errno::NOENT)?;
+                let Some(dir) = dirs.get(at) else {
+                    // The listing's dirs were closed after a full read: through the path.
+                    let path = listing.path.join(&entry.name);
+                    let st = self.stat_in(entry.layer, &path)?.ok_or(Errno::NOENT)?;
+                    let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                        self.dir_layers_of(&path, &listing.dir_layers[at..])?
+                    } else {
+                        Vec::new()
+                    };
+                    return self.register(parent, &entry.name, entry.layer, &st, below);
+                };
+                let looked = self.look_at(dir, listing, at, entry)?;
+                if self.immutable(entry.layer) {
+                    let _ = entry.looked.set(Box::new(looked.clone()));
+                }
+                looked
+            }
         };
+        self.remember(
+            parent,
+            &entry.name,
+            entry.layer,
+            looked.attr,
+            looked.below,
+            looked.known,
+            looked.epoch,
+        )
+    }
+
+    /// Reads what a lookup of `entry` answers, relative to `dir`, its layer's open
+    /// directory (`listing.dir_layers[at]`).
+    fn look_at(
+        &self,
+        dir: &rfs::Dir,
+        listing: &Listing,
+        at: usize,
+        entry: &ListedEntry,
+    ) -> FsResult<Looked> {
         let dir = dir.fd()?;
         let st = match rfs::statat(dir, entry.name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
@@ -970,6 +1026,7 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
+        let path = listing.path.join(&entry.name);
         let below = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             self.dir_layers_of(&path, &listing.dir_layers[at..])?
         } else {
@@ -977,7 +1034,118 @@ impl Core {
         };
         let epoch = self.node_epoch.get();
         let (attr, known) = self.attr_at(dir, entry, &path, &st, below.len() > 1);
-        self.remember(parent, &entry.name, entry.layer, attr, below, known, epoch)
+        Ok(Looked {
+            attr,
+            known,
+            below,
+            epoch,
+        })
+    }
+
+    /// Whether entries found in `layer` never change while mounted (a lower layer),
+    /// so what a lookup read of them stays true.
+    fn immutable(&self, layer: usize) -> bool {
+        !self.passthrough && (layer > 0 || !self.has_upper)
+    }
+
+    /// Builds the listing of the directory `ino` ahead of a readdirplus of it that a
+    /// walk is expected to send, keeps it with the cached listings unless the tree
+    /// changed meanwhile, and looks up its entries of lower layers — last first, so
+    /// that a readdirplus arriving meanwhile, which goes first to last, meets them
+    /// half way. `place` says where the directory is when the kernel does not know
+    /// it yet (found by a listing built ahead); otherwise the node table says.
+    /// Returns the subdirectories looked up, in listing order, with their places;
+    /// nothing for a directory whose listing is kept already.
+    pub fn prefetch_listing(
+        &self,
+        ino: u64,
+        place: Option<DirPlace>,
+    ) -> FsResult<Vec<(u64, DirPlace)>> {
+        if self.passthrough || self.listings.holds(ino) {
+            return Ok(Vec::new());
+        }
+        let place = match place {
+            Some(place) => place,
+            None => {
+                let epoch = self.listings.epoch();
+                let (path, dir_layers) = self.dir_info(ino)?;
+                DirPlace {
+                    path,
+                    dir_layers,
+                    epoch,
+                }
+            }
+        };
+        let (dirs, entries) = self.list_layers(&place.path, &place.dir_layers)?;
+        let listing = Arc::new(Listing::new(
+            place.path,
+            place.dir_layers,
+            dirs,
+            entries,
+            &self.listings.cookies,
+        ));
+        if !self
+            .listings
+            .insert_ahead(ino, listing.clone(), place.epoch)
+        {
+            return Ok(Vec::new());
+        }
+        let dirs: Vec<Arc<rfs::Dir>> = listing.dirs().clone();
+        let mut all_looked = true;
+        for entry in listing.entries.iter().rev() {
+            if entry.looked.get().is_some() {
+                continue;
+            }
+            let found = listing
+                .dir_layers
+                .iter()
+                .position(|l| *l == entry.layer)
+                .filter(|_| self.immutable(entry.layer))
+                .and_then(|at| self.look_at(dirs.get(at)?, &listing, at, entry).ok());
+            match found {
+                Some(found) => {
+                    let _ = entry.looked.set(Box::new(found));
+                }
+                None => all_looked = false,
+            }
+        }
+        if all_looked {
+            // Nothing left to look up relative to them: no descriptors held ahead.
+            listing.dirs().clear();
+        }
+        let subdirs = listing.entries.iter().filter_map(|entry| {
+            let looked = entry.looked.get()?;
+            (looked.attr.kind == FileType::Directory).then(|| {
+                let place = DirPlace {
+                    path: listing.path.join(&entry.name),
+                    dir_layers: looked.below.clone(),
+                    epoch: place.epoch,
+                };
+                (looked.attr.ino.0, place)
+            })
+        });
+        Ok(subdirs.collect())
+    }
+
+    /// Whether as many listings are built ahead as the cache keeps.
+    pub fn prefetched_enough(&self) -> bool {
+        self.listings.ahead_full()
+    }
+
+    /// Whether a listing of `ino` is kept (recent or built ahead).
+    #[cfg(test)]
+    pub fn holds_listing(&self, ino: u64) -> bool {
+        self.listings.holds(ino)
+    }
+
+    /// Drops the listings built ahead that no readdir took.
+    pub fn forget_prefetched(&self) {
+        self.listings.forget_ahead();
+    }
+
+    /// Counts the changes to the tree (see [`ListingCache::epoch`]).
+    pub fn listing_epoch(&self) -> u64 {
+        self.listings.epoch()
     }
 
     /// What `attr_of` answers, with the xattr names listed relative to the entry's

@@ -34,6 +34,11 @@
 //! of it, not one per request, even with a few such reads side by side (a per-open
 //! snapshot held as much). The open layer directories a listing holds (readdirplus looks
 //! entries up relative to them) are closed once a reply reaches its end.
+//!
+//! Listings built ahead by the prefetch thread (`prefetch.rs`) wait in a second part
+//! of the cache until a readdir takes them (they then count as recent), bounded by
+//! count and bytes: the thread stops building when it is full rather than drop the
+//! oldest, which is the one a walk reads next. Changes empty it as they empty the rest.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -60,6 +65,10 @@ const CACHED_BYTES: usize = 512 * 1024;
 /// The listings kept whatever their size: two programs reading two huge directories
 /// side by side still find theirs between requests.
 const ALWAYS_KEPT: usize = 4;
+/// How many listings built ahead of their first read (see `prefetch.rs`) are kept
+/// at most, and roughly how many bytes: the prefetch thread waits beyond.
+const AHEAD_LISTINGS: usize = 32;
+const AHEAD_BYTES: usize = 1024 * 1024;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -91,7 +100,8 @@ pub struct Listing {
     pub dir_layers: Vec<usize>,
     /// The directory open in each of `dir_layers`, same order; emptied once a reply
     /// has reached the end of the listing.
-    pub dirs: Mutex<Vec<rfs::Dir>>,
+    /// Shared with the prefetch thread while it looks entries up ahead.
+    pub dirs: Mutex<Vec<Arc<rfs::Dir>>>,
     /// Sorted by (cookie, name).
     pub entries: Vec<ListedEntry>,
 }
@@ -112,7 +122,7 @@ impl Listing {
         Listing {
             path,
             dir_layers,
-            dirs: Mutex::new(dirs),
+            dirs: Mutex::new(dirs.into_iter().map(Arc::new).collect()),
             entries,
         }
     }
@@ -136,16 +146,17 @@ impl Listing {
     }
 
     /// The open layer directories, for lookups relative to them.
-    pub fn dirs(&self) -> MutexGuard<'_, Vec<rfs::Dir>> {
+    pub fn dirs(&self) -> MutexGuard<'_, Vec<Arc<rfs::Dir>>> {
         lock(&self.dirs)
     }
 
     /// An estimate of the memory the listing holds.
     fn weight(&self) -> usize {
         let per_entry = std::mem::size_of::<ListedEntry>() + 16;
+        let per_looked = std::mem::size_of::<super::core::Looked>() + 16;
         self.entries
             .iter()
-            .map(|e| per_entry + e.name.len())
+            .map(|e| per_entry + per_looked + e.name.len())
             .sum::<usize>()
             + self.path.as_os_str().len()
             + std::mem::size_of::<Listing>()
@@ -165,6 +176,36 @@ struct CacheState {
     /// Most recently used first.
     recent: VecDeque<Cached>,
     bytes: usize,
+    /// Built ahead and not read yet, oldest first.
+    ahead: VecDeque<Cached>,
+    ahead_bytes: usize,
+}
+
+impl CacheState {
+    /// Keeps `cached` as the most recent listing (in place of any other of its
+    /// directory), dropping the oldest beyond the budget.
+    fn keep_recent(&mut self, cached: Cached) {
+        let ino = cached.ino;
+        if let Some(at) = self.recent.iter().position(|c| c.ino == ino) {
+            if let Some(old) = self.recent.remove(at) {
+                self.bytes -= old.weight;
+            }
+        }
+        if let Some(at) = self.ahead.iter().position(|c| c.ino == ino) {
+            if let Some(old) = self.ahead.remove(at) {
+                self.ahead_bytes -= old.weight;
+            }
+        }
+        self.bytes += cached.weight;
+        self.recent.push_front(cached);
+        while self.recent.len() > CACHED_LISTINGS
+            || (self.recent.len() > ALWAYS_KEPT && self.bytes > CACHED_BYTES)
+        {
+            if let Some(old) = self.recent.pop_back() {
+                self.bytes -= old.weight;
+            }
+        }
+    }
 }
 
 /// The listings built last, by directory node.
@@ -182,11 +223,61 @@ impl ListingCache {
 
     pub fn get(&self, ino: u64) -> Option<Arc<Listing>> {
         let mut state = lock(&self.state);
-        let at = state.recent.iter().position(|c| c.ino == ino)?;
-        let hit = state.recent.remove(at)?;
+        if let Some(at) = state.recent.iter().position(|c| c.ino == ino) {
+            let hit = state.recent.remove(at)?;
+            let listing = hit.listing.clone();
+            state.recent.push_front(hit);
+            return Some(listing);
+        }
+        // Read for the first time: from now on one of the recent ones.
+        let at = state.ahead.iter().position(|c| c.ino == ino)?;
+        let hit = state.ahead.remove(at)?;
+        state.ahead_bytes -= hit.weight;
         let listing = hit.listing.clone();
-        state.recent.push_front(hit);
+        state.keep_recent(hit);
         Some(listing)
+    }
+
+    /// Whether a listing of `ino` is kept (recent or built ahead).
+    pub fn holds(&self, ino: u64) -> bool {
+        let state = lock(&self.state);
+        state
+            .recent
+            .iter()
+            .chain(&state.ahead)
+            .any(|c| c.ino == ino)
+    }
+
+    /// Whether as many listings built ahead are kept as the budget allows.
+    pub fn ahead_full(&self) -> bool {
+        let state = lock(&self.state);
+        state.ahead.len() >= AHEAD_LISTINGS || state.ahead_bytes >= AHEAD_BYTES
+    }
+
+    /// Keeps `listing` of `ino`, built ahead of its first read, unless something
+    /// changed since `epoch` or the directory's listing is kept already. Whether it
+    /// was kept. The caller checks [`ListingCache::ahead_full`] first: the budget is
+    /// exceeded by one listing at most, and none is dropped for it (the oldest is
+    /// the one a walk reads next).
+    pub fn insert_ahead(&self, ino: u64, listing: Arc<Listing>, epoch: u64) -> bool {
+        let mut state = lock(&self.state);
+        if state.epoch != epoch
+            || state
+                .recent
+                .iter()
+                .chain(&state.ahead)
+                .any(|c| c.ino == ino)
+        {
+            return false;
+        }
+        let weight = listing.weight();
+        state.ahead_bytes += weight;
+        state.ahead.push_back(Cached {
+            ino,
+            listing,
+            weight,
+        });
+        true
     }
 
     /// Keeps `listing` of `ino` unless something changed since `epoch`.
@@ -195,25 +286,22 @@ impl ListingCache {
         if state.epoch != epoch {
             return;
         }
-        if let Some(at) = state.recent.iter().position(|c| c.ino == ino) {
-            if let Some(old) = state.recent.remove(at) {
-                state.bytes -= old.weight;
-            }
-        }
         let weight = listing.weight();
-        state.bytes += weight;
-        state.recent.push_front(Cached {
+        state.keep_recent(Cached {
             ino,
             listing,
             weight,
         });
-        while state.recent.len() > CACHED_LISTINGS
-            || (state.recent.len() > ALWAYS_KEPT && state.bytes > CACHED_BYTES)
-        {
-            if let Some(old) = state.recent.pop_back() {
-                state.bytes -= old.weight;
-            }
-        }
+    }
+
+    /// Forgets the listings built ahead that were not read.
+    pub fn forget_ahead(&self) {
+        let dropped = {
+            let mut state = lock(&self.state);
+            state.ahead_bytes = 0;
+            std::mem::take(&mut state.ahead)
+        };
+        drop(dropped);
     }
 
     /// Forgets every listing (after a change to the tree).
@@ -222,7 +310,11 @@ impl ListingCache {
             let mut state = lock(&self.state);
             state.epoch += 1;
             state.bytes = 0;
-            std::mem::take(&mut state.recent)
+            state.ahead_bytes = 0;
+            (
+                std::mem::take(&mut state.recent),
+                std::mem::take(&mut state.ahead),
+            )
         };
         // Closed outside the lock.
         drop(dropped);
@@ -249,6 +341,7 @@ mod tests {
             layer: 0,
             ino: 10,
             cookie: 0,
+            looked: std::sync::OnceLock::new(),
         }
     }
 
@@ -390,5 +483,45 @@ mod tests {
         assert_eq!(cache.len(), 0);
         cache.insert(5, Arc::new(listing(&names, &cache.cookies)), epoch);
         assert!(cache.get(5).is_none());
+    }
+
+    #[test]
+    fn a_listing_built_ahead_is_taken_once_and_a_change_drops_it() {
+        let cookies = Cookies::default();
+        let cache = ListingCache::default();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let epoch = cache.epoch();
+        assert!(cache.insert_ahead(7, Arc::new(listing(&names, &cookies)), epoch));
+        // Kept once: a second build of the same directory is refused.
+        assert!(!cache.insert_ahead(7, Arc::new(listing(&names, &cookies)), epoch));
+        assert!(cache.holds(7));
+        assert_eq!(cache.get(7).map(|l| l.entries.len()), Some(2));
+        // Now one of the recent listings.
+        assert_eq!(lock(&cache.state).ahead.len(), 0);
+        assert_eq!(cache.len(), 1);
+
+        // Built while a change ran: not kept; kept ones go with the change.
+        let before = cache.epoch();
+        assert!(cache.insert_ahead(8, Arc::new(listing(&names, &cookies)), before));
+        cache.invalidate_all();
+        assert!(!cache.holds(8) && !cache.holds(7));
+        assert!(!cache.insert_ahead(9, Arc::new(listing(&names, &cookies)), before));
+    }
+
+    #[test]
+    fn listings_built_ahead_stop_at_the_budget() {
+        let cookies = Cookies::default();
+        let cache = ListingCache::default();
+        let names = vec!["x".to_string()];
+        let mut dir = 100;
+        while !cache.ahead_full() {
+            assert!(cache.insert_ahead(dir, Arc::new(listing(&names, &cookies)), cache.epoch()));
+            dir += 1;
+        }
+        assert_eq!(dir - 100, AHEAD_LISTINGS as u64);
+        // None was dropped for the budget: the first built is there.
+        assert!(cache.holds(100));
+        cache.forget_ahead();
+        assert!(!cache.holds(100) && !cache.ahead_full());
     }
 }

@@ -56,6 +56,10 @@
 //! to the layer directory the listing opened. A warm walk sends nothing for a directory
 //! whose listing the kernel holds, but one GETATTR the first time a directory read from
 //! the server is stat'ed again (the kernel marks its atime stale after such a read).
+//! Those lookups are mostly done before the walker asks: a readdirplus reply that
+//! names subdirectories hands them to a prefetch thread, which builds their listings
+//! and looks up their lower entries on another CPU, walking on depth first like the
+//! walker (see `prefetch.rs`; `prefetch=0` turns it off).
 //! Where the kernel offers FUSE over io_uring (Linux 6.14+, switched on by root with
 //! `fuse.enable_uring=1`), every request but INIT, FORGET and INTERRUPT goes through one
 //! ring per CPU, answered by a thread pinned to that CPU (see [`uring`], and `wire/`
@@ -100,6 +104,7 @@ mod listing;
 mod nodes;
 mod ops;
 pub mod options;
+mod prefetch;
 pub mod uring;
 mod whiteout;
 mod wire;
@@ -154,6 +159,8 @@ pub struct OverlayConfig {
     /// Serve through the kernel's per-CPU io_uring queues when it offers them
     /// (FUSE_OVER_IO_URING: Linux 6.14+ with `fuse.enable_uring=1`); /dev/fuse otherwise.
     pub io_uring: bool,
+    /// Read directories ahead of a walk on another CPU (see `prefetch.rs`).
+    pub prefetch: bool,
 }
 
 impl Default for OverlayConfig {
@@ -171,6 +178,7 @@ impl Default for OverlayConfig {
             ids: IdShift::default(),
             passthrough: false,
             io_uring: true,
+            prefetch: true,
         }
     }
 }
@@ -283,7 +291,12 @@ impl Overlay {
             config.passthrough,
         )
         .map_err(|e| OverlayError::Config(format!("cannot read the layers: errno {}", e.0)))?;
-        let fs = ops::OverlayFs::new(core, config.writeback_cache, config.passthrough);
+        let fs = ops::OverlayFs::new(
+            core,
+            config.writeback_cache,
+            config.passthrough,
+            config.prefetch,
+        );
         // INIT asks for FUSE over io_uring only when the queues will be started.
         fs.want_io_uring.store(config.io_uring, Ordering::Relaxed);
         Ok(Overlay {

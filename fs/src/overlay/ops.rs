@@ -20,6 +20,7 @@ use fuser::{FileAttr, FileType, FopenFlags, INodeNo, TimeOrNow, WriteFlags};
 use super::core::Core;
 use super::errno::{Errno, FsResult};
 use super::listing::{Listing, DOT, DOTDOT};
+use super::prefetch::Prefetcher;
 
 /// Largest read and write the kernel is asked to send (1 MiB).
 pub const MAX_IO: u32 = 1 << 20;
@@ -96,7 +97,9 @@ struct DirStream {
 }
 
 pub struct OverlayFs {
-    pub(super) core: Core,
+    pub(super) core: Arc<Core>,
+    /// Reads ahead the directories a walk is about to read (see `prefetch.rs`).
+    prefetcher: Prefetcher,
     /// Open directories of a volume (the overlay keeps no per-open state).
     dirs: Mutex<HashMap<u64, Arc<Mutex<DirStream>>>>,
     next_dir: AtomicU64,
@@ -124,8 +127,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl OverlayFs {
-    pub fn new(core: Core, writeback_cache: bool, passthrough: bool) -> OverlayFs {
+    /// `prefetch`: read directories ahead of walks (never for a passthrough).
+    pub fn new(core: Core, writeback_cache: bool, passthrough: bool, prefetch: bool) -> OverlayFs {
+        let core = Arc::new(core);
         OverlayFs {
+            prefetcher: Prefetcher::new(&core, prefetch && !passthrough),
             core,
             dirs: Mutex::new(HashMap::new()),
             next_dir: AtomicU64::new(1),
@@ -512,6 +518,21 @@ impl OverlayFs {
     }
 
     fn fill_from<R: DirReply>(&self, ino: u64, listing: &Listing, offset: u64, reply: &mut R) {
+        let mut subdirs = Vec::new();
+        self.fill_entries(ino, listing, offset, reply, &mut subdirs);
+        // A walk reads these next: their listings are built ahead meanwhile.
+        self.prefetcher.ask(ino, &subdirs);
+    }
+
+    /// Fills the reply; for readdirplus, adds the subdirectories sent to `subdirs`.
+    fn fill_entries<R: DirReply>(
+        &self,
+        ino: u64,
+        listing: &Listing,
+        offset: u64,
+        reply: &mut R,
+        subdirs: &mut Vec<u64>,
+    ) {
         let dots = [(ino, ".", DOT), (self.parent_of(ino), "..", DOTDOT)];
         let mut added = false;
         for (number, name, next) in dots {
@@ -555,10 +576,14 @@ impl OverlayFs {
                 Err(_) => continue, // vanished since the listing was read
             };
             let number = found.0.ino.0;
+            let is_dir = found.0.kind == FileType::Directory;
             if reply.add(&item, Some(found)) {
                 // Not sent: undo the lookup it counted.
                 self.core.forget(number, 1);
                 return;
+            }
+            if is_dir {
+                subdirs.push(number);
             }
             added = true;
         }
@@ -813,5 +838,152 @@ mod tests {
         }
         let unique: HashSet<_> = seen.iter().collect();
         assert_eq!((seen.len(), unique.len()), (12, 12));
+    }
+
+    /// A readdirplus reply that keeps the attributes of every entry but the dots.
+    #[derive(Default)]
+    struct Attrs {
+        got: Vec<(OsString, FileAttr)>,
+    }
+
+    impl DirReply for Attrs {
+        const PLUS: bool = true;
+
+        fn add(&mut self, item: &DirItem, found: Option<(FileAttr, u64, Duration)>) -> bool {
+            if let Some((attr, _, _)) = found {
+                self.got.push((item.name.to_os_string(), attr));
+            }
+            false
+        }
+    }
+
+    fn readdirplus(fs: &OverlayFs, ino: u64) -> Vec<(OsString, FileAttr)> {
+        let mut reply = Attrs::default();
+        fs.fill_dir(ino, 0, 0, &mut reply).unwrap();
+        reply.got.sort_by(|a, b| a.0.cmp(&b.0));
+        reply.got
+    }
+
+    fn ino_of(entries: &[(OsString, FileAttr)], name: &str) -> u64 {
+        entries.iter().find(|e| e.0 == name).unwrap().1.ino.0
+    }
+
+    /// Waits (at most 10 s) until the prefetch thread has built the listings of `dirs`.
+    fn wait_for_prefetch(fs: &OverlayFs, dirs: &[u64]) {
+        let start = std::time::Instant::now();
+        while !dirs.iter().all(|d| fs.core.holds_listing(*d)) {
+            assert!(start.elapsed().as_secs() < 10, "nothing was read ahead");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A lower tree `a/{f0..f19, link, b/{g0..g9}}` with varied modes, and an upper
+    /// dir holding `a/new`.
+    fn walk_tree(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let (lower, upper, work) = (root.join("l"), root.join("u"), root.join("w"));
+        touch(&lower.join("a"), (0..20).map(|i| format!("f{i}")));
+        touch(&lower.join("a/b"), (0..10).map(|i| format!("g{i}")));
+        for i in 0..20 {
+            let mode = 0o600 + i;
+            std::fs::set_permissions(
+                lower.join(format!("a/f{i}")),
+                PermissionsExt::from_mode(mode),
+            )
+            .unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/passwd", lower.join("a/link")).unwrap();
+        touch(&upper.join("a"), ["new".to_string()]);
+        std::fs::create_dir(&work).unwrap();
+        (lower, upper, work)
+    }
+
+    #[test]
+    fn a_walk_reads_lower_directories_ahead_and_answers_alike() {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return; // no read-ahead on one CPU
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper, work) = walk_tree(tmp.path());
+        let ahead = overlay(&lower, Some((&upper, &work)));
+        let root = readdirplus(&ahead, 1);
+        let a = ino_of(&root, "a");
+        wait_for_prefetch(&ahead, &[a]);
+
+        // Lower entries were looked up ahead; the upper one is left to the reply.
+        let listing = ahead.core.listing(a).unwrap();
+        for entry in &listing.entries {
+            let lower_entry = entry.name != "new";
+            assert_eq!(
+                entry.looked.get().is_some(),
+                lower_entry,
+                "{:?}",
+                entry.name
+            );
+        }
+        let in_a = readdirplus(&ahead, a);
+        let b = ino_of(&in_a, "b");
+        // a/b was found by the thread's own walk, before the kernel knew it.
+        wait_for_prefetch(&ahead, &[b]);
+        let in_b = readdirplus(&ahead, b);
+
+        // The same answers as an overlay that reads nothing ahead.
+        let (upper2, work2) = (tmp.path().join("u2"), tmp.path().join("w2"));
+        touch(&upper2.join("a"), ["new".to_string()]);
+        std::fs::create_dir(&work2).unwrap();
+        let config = OverlayConfig {
+            lowers: vec![lower.clone()],
+            upper: Some(upper2),
+            work: Some(work2),
+            prefetch: false,
+            ..OverlayConfig::default()
+        };
+        let plain = Overlay::new(config).unwrap().fs;
+        let plain_root = readdirplus(&plain, 1);
+        let plain_a = readdirplus(&plain, ino_of(&plain_root, "a"));
+        let plain_b = readdirplus(&plain, ino_of(&plain_a, "b"));
+        assert_eq!(
+            ino_of(&plain_a, "b"),
+            b,
+            "a lower directory keeps its number"
+        );
+        let same = |x: &[(OsString, FileAttr)], y: &[(OsString, FileAttr)]| {
+            assert_eq!(x.len(), y.len());
+            for ((name, one), (_, two)) in x.iter().zip(y) {
+                // The two upper dirs' own files differ in number and times.
+                let own = |attr: &FileAttr| (attr.ino.0, attr.mtime, attr.ctime);
+                let (mine, theirs) = if name == "new" {
+                    Default::default()
+                } else {
+                    (Some(own(one)), Some(own(two)))
+                };
+                assert_eq!(
+                    (name, one.kind, one.perm, one.size, one.nlink, one.uid, one.gid, mine),
+                    (name, two.kind, two.perm, two.size, two.nlink, two.uid, two.gid, theirs)
+                );
+            }
+        };
+        same(&in_a, &plain_a);
+        same(&in_b, &plain_b);
+        assert_eq!(in_a.len(), 23);
+        assert_eq!(in_b.len(), 10);
+    }
+
+    #[test]
+    fn a_change_after_reading_ahead_drops_what_was_read() {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper, work) = walk_tree(tmp.path());
+        let fs = overlay(&lower, Some((&upper, &work)));
+        let a = ino_of(&readdirplus(&fs, 1), "a");
+        wait_for_prefetch(&fs, &[a]);
+        fs.core.mkdir(a, OsStr::new("made"), 0o755, 0, 0).unwrap();
+        fs.core.unlink(a, OsStr::new("f3"), false).unwrap();
+        let names: Vec<OsString> = readdirplus(&fs, a).into_iter().map(|e| e.0).collect();
+        assert!(names.contains(&OsString::from("made")));
+        assert!(!names.contains(&OsString::from("f3")));
+        assert_eq!(names.len(), 23);
     }
 }

@@ -12,7 +12,8 @@
 //! volatile, redirect_dir, ...) and the generic mount flags are accepted and ignored;
 //! `timeout=SECONDS` sets the lower-layer cache time, `threads=N`, `writeback=0|1` and
 //! `io_uring=0|1` (serve through the kernel's io_uring queues where it offers them;
-//! on by default) are burrow's own. `uidmapping=DISK:SHOWN:COUNT[:...]`, `gidmapping=` and
+//! on by default) and `prefetch=0|1` (read directories ahead of walks; on by default)
+//! are burrow's own. `uidmapping=DISK:SHOWN:COUNT[:...]`, `gidmapping=` and
 //! `squash_to_root`, `squash_to_uid=`, `squash_to_gid=` mean what they mean to
 //! fuse-overlayfs (see [`crate::idmap`]).
 
@@ -213,6 +214,7 @@ fn apply(config: &mut OverlayConfig, option: &str) -> Result<(), String> {
         }
         "writeback" => config.writeback_cache = need(key)? != "0",
         "io_uring" => config.io_uring = need(key)? != "0",
+        "prefetch" => config.prefetch = need(key)? != "0",
         "allow_other" => config.allow_other = Some(true),
         "fsname" | "source" => config.fsname = need(key)?.to_string(),
         "ro" => {}
