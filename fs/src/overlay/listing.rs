@@ -67,8 +67,8 @@ const CACHED_BYTES: usize = 512 * 1024;
 const ALWAYS_KEPT: usize = 4;
 /// How many listings built ahead of their first read (see `prefetch.rs`) are kept
 /// at most, and roughly how many bytes: the prefetch thread waits beyond.
-const AHEAD_LISTINGS: usize = 32;
-const AHEAD_BYTES: usize = 1024 * 1024;
+const AHEAD_LISTINGS: usize = 16;
+const AHEAD_BYTES: usize = 512 * 1024;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())

@@ -55,6 +55,8 @@ struct State {
     started: bool,
     /// Set when the overlay goes: the thread ends.
     closed: bool,
+    /// The thread waits for a walker to take some of what it built.
+    waiting_for_room: bool,
 }
 
 #[derive(Default)]
@@ -110,11 +112,20 @@ impl Prefetcher {
 
     /// Asks for the listings of `dirs`, subdirectories of `parent`, to be built
     /// ahead, the first of them first.
+    /// Called after every readdirplus reply (`dirs` may be empty): a reply may have
+    /// taken a listing built ahead, making room for the next.
     pub fn ask(&self, parent: u64, dirs: &[u64]) {
-        if !self.enabled || dirs.is_empty() {
+        if !self.enabled {
             return;
         }
         let mut state = lock(&self.shared.state);
+        if dirs.is_empty() {
+            if std::mem::take(&mut state.waiting_for_room) {
+                drop(state);
+                self.shared.wake.notify_one();
+            }
+            return;
+        }
         Shared::push_front(
             &mut state,
             parent,
@@ -202,6 +213,7 @@ fn run(core: Weak<Core>, shared: Arc<Shared>) {
             }
             let mut state = lock(&shared.state);
             state.queue.push_front(wanted);
+            state.waiting_for_room = true;
             drop(core);
             let _ = shared.wake.wait_timeout(state, FULL_WAIT);
             continue;
