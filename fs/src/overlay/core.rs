@@ -991,11 +991,7 @@ impl Core {
                     };
                     return self.register(parent, &entry.name, entry.layer, &st, below);
                 };
-                let looked = self.look_at(dir, listing, at, entry)?;
-                if self.immutable(entry.layer) {
-                    let _ = entry.looked.set(Box::new(looked.clone()));
-                }
-                looked
+                self.look_at(dir, listing, at, entry)?
             }
         };
         self.remember(
