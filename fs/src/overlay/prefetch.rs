@@ -17,10 +17,15 @@
 //! one-CPU machines (where the thread would only take the walker's CPU) have none,
 //! and the thread is `SCHED_IDLE`: it runs on a CPU only when nothing else would.
 //!
-//! The thread takes the most recently asked directory first (a walk goes depth
-//! first: the subdirectories of the directory just read come next), keeps at most
-//! [`QUEUED`] directories asked for, and starts on the first request; it ends when
-//! the overlay goes.
+//! Order: a walk goes depth first, in listing order. The subdirectories a reply
+//! names go to the front of the queue, after those an earlier reply of the same
+//! directory named (a big directory is read in several replies); the thread then
+//! walks on by itself — the subdirectories of a listing it built come next, with
+//! their paths, as the kernel does not know them yet — until [`QUEUED`] directories
+//! wait or the listings built ahead reach their budget: it then waits for a reply to
+//! take one (never dropping the oldest, the one the walk reads next), and drops them
+//! when none is taken for [`FULL_PATIENCE`]. It starts on the first request and ends
+//! when the overlay goes.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
