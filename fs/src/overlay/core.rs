@@ -866,6 +866,11 @@ impl Core {
     /// answers. Read afresh from the layers.
     pub fn list(&self, ino: u64) -> FsResult<Listing> {
         let (path, dir_layers) = self.dir_info(ino)?;
+        self.list_at(path, dir_layers)
+    }
+
+    /// [`Core::list`] of the directory at `path`, merged from `dir_layers`.
+    fn list_at(&self, path: PathBuf, dir_layers: Vec<usize>) -> FsResult<Listing> {
         let (dirs, entries) = self.list_layers(&path, &dir_layers)?;
         Ok(Listing::new(
             path,
@@ -975,11 +980,7 @@ impl Core {
         let looked = match entry.looked.get() {
             Some(looked) => (**looked).clone(),
             None => {
-                let at = listing
-                    .dir_layers
-                    .iter()
-                    .position(|l| *l == entry.layer)
-                    .ok_or(Errno::NOENT)?;
+                let at = listing.layer_index(entry.layer).ok_or(Errno::NOENT)?;
                 let Some(dir) = dirs.get(at) else {
                     // The listing's dirs were closed after a full read: through the path.
                     let path = listing.path.join(&entry.name);
@@ -1072,14 +1073,7 @@ impl Core {
                 }
             }
         };
-        let (dirs, entries) = self.list_layers(&place.path, &place.dir_layers)?;
-        let listing = Arc::new(Listing::new(
-            place.path,
-            place.dir_layers,
-            dirs,
-            entries,
-            &self.listings.cookies,
-        ));
+        let listing = Arc::new(self.list_at(place.path, place.dir_layers)?);
         if !self
             .listings
             .insert_ahead(ino, listing.clone(), place.epoch)
@@ -1093,9 +1087,7 @@ impl Core {
                 continue;
             }
             let found = listing
-                .dir_layers
-                .iter()
-                .position(|l| *l == entry.layer)
+                .layer_index(entry.layer)
                 .filter(|_| self.immutable(entry.layer))
                 .and_then(|at| self.look_at(dirs.get(at)?, &listing, at, entry).ok());
             match found {

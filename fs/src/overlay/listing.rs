@@ -145,6 +145,11 @@ impl Listing {
         shares(i) && (i == 0 || !shares(i - 1))
     }
 
+    /// Where `layer` is among the listing's `dir_layers` (and its open `dirs`).
+    pub fn layer_index(&self, layer: usize) -> Option<usize> {
+        self.dir_layers.iter().position(|l| *l == layer)
+    }
+
     /// The open layer directories, for lookups relative to them.
     pub fn dirs(&self) -> MutexGuard<'_, Vec<Arc<rfs::Dir>>> {
         lock(&self.dirs)
@@ -182,6 +187,11 @@ struct CacheState {
 }
 
 impl CacheState {
+    /// Whether a listing of `ino` is kept (recent or built ahead).
+    fn holds(&self, ino: u64) -> bool {
+        self.recent.iter().chain(&self.ahead).any(|c| c.ino == ino)
+    }
+
     /// Keeps `cached` as the most recent listing (in place of any other of its
     /// directory), dropping the oldest beyond the budget.
     fn keep_recent(&mut self, cached: Cached) {
@@ -240,12 +250,7 @@ impl ListingCache {
 
     /// Whether a listing of `ino` is kept (recent or built ahead).
     pub fn holds(&self, ino: u64) -> bool {
-        let state = lock(&self.state);
-        state
-            .recent
-            .iter()
-            .chain(&state.ahead)
-            .any(|c| c.ino == ino)
+        lock(&self.state).holds(ino)
     }
 
     /// Whether as many listings built ahead are kept as the budget allows.
@@ -261,13 +266,7 @@ impl ListingCache {
     /// the one a walk reads next).
     pub fn insert_ahead(&self, ino: u64, listing: Arc<Listing>, epoch: u64) -> bool {
         let mut state = lock(&self.state);
-        if state.epoch != epoch
-            || state
-                .recent
-                .iter()
-                .chain(&state.ahead)
-                .any(|c| c.ino == ino)
-        {
+        if state.epoch != epoch || state.holds(ino) {
             return false;
         }
         let weight = listing.weight();
